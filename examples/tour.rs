@@ -1,0 +1,77 @@
+//! A tour of the shipped fixtures: unpack them (once, into target/fixtures)
+//! and run kpeek on every dump, printing what it finds next to what the
+//! guest itself said.
+//!
+//!     cargo run --release --example tour
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+
+use kpeek::dump::{Dump, Reader};
+use kpeek::memory::kaslr::{locate, Clues, ImageFacts};
+use object::{Object, ObjectSection, ObjectSymbol};
+
+fn image_facts(vmlinux: &Path) -> ImageFacts {
+    let data = std::fs::read(vmlinux).expect("vmlinux");
+    let elf = object::File::parse(&*data).expect("vmlinux is ELF");
+    let symbol = |name: &str| {
+        elf.symbols()
+            .find(|s| s.name() == Ok(name))
+            .map(|s| s.address())
+    };
+    let bytes = |addr: u64, len: usize| {
+        elf.sections().find_map(|s| {
+            let off = addr.checked_sub(s.address()).filter(|&o| o < s.size())? as usize;
+            let d = s.data().ok()?;
+            Some(d.get(off..(off + len).min(d.len()))?.to_vec())
+        })
+    };
+    ImageFacts::gather(symbol, bytes).expect("image facts")
+}
+
+fn main() {
+    for fixture in common::Fixture::all() {
+        let facts = image_facts(&fixture.vmlinux());
+        println!(
+            "{} ({})",
+            fixture.name,
+            fixture.manifest["release"].as_str().unwrap_or("?")
+        );
+        for name in fixture.boot_names() {
+            let boot = fixture.boot(&name);
+            for (path, _) in boot.dumps() {
+                let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
+                match Dump::open(&path) {
+                    Err(e) => println!("  {name}/{file}: {e}"),
+                    Ok(dump) => {
+                        let virtual_loads = match &dump.reader {
+                            Reader::Elf(e) => e.virtual_loads().to_vec(),
+                            Reader::Kdump(_) => Vec::new(),
+                        };
+                        let clues = Clues {
+                            notes: dump.notes(),
+                            virtual_loads: &virtual_loads,
+                            kaslr_override: None,
+                            ignore_vmcoreinfo: false,
+                        };
+                        let found = match locate(&dump, &facts, &clues) {
+                            Ok(l) => format!(
+                                "KASLR {:#x} via {}",
+                                l.layout.kaslr_offset,
+                                l.method.describe()
+                            ),
+                            Err(e) => format!("{e}"),
+                        };
+                        println!(
+                            "  {name}/{file}: {}; {found}; the guest saw {:#x}",
+                            dump.format.describe(),
+                            boot.kaslr_offset()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

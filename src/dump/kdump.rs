@@ -1,0 +1,625 @@
+//! makedumpfile's kdump-compressed format (`KDUMP   `), as written by
+//! makedumpfile and by QEMU's `dump-guest-memory -z/-l/-s`, and the
+//! flattened stream format (`makedumpfile -F`, QEMU `kdump-*`) read in
+//! place through an index of its chunks.
+//!
+//! Layout (block = page size): header, sub-header + notes, the two bitmaps
+//! (RAM present; page dumped), page descriptors for every dumped page in
+//! pfn order, page data. See `docs/ARCHITECTURE.md` and the format notes.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::notes::{le32, le64, Notes, VmcoreInfo};
+use super::Mapped;
+use crate::addr::PhysAddr;
+use crate::memory::MemorySource;
+use crate::{Error, Result};
+
+const DUMP_DH_COMPRESSED_ZLIB: u32 = 0x1;
+const DUMP_DH_COMPRESSED_LZO: u32 = 0x2;
+const DUMP_DH_COMPRESSED_SNAPPY: u32 = 0x4;
+const DUMP_DH_COMPRESSED_INCOMPLETE: u32 = 0x8;
+const DUMP_DH_COMPRESSED_ZSTD: u32 = 0x20;
+const PAGE_DESC_LEN: u64 = 24;
+/// Decompressed pages kept, direct-mapped by pfn.
+const CACHE_SLOTS: usize = 1024;
+
+/// A direct-mapped cache of decompressed pages: slot = pfn % CACHE_SLOTS.
+type PageCache = Mutex<Vec<Option<(u64, Box<[u8]>)>>>;
+
+/// The bytes of the (logical) kdump file: the file itself, or a flattened
+/// stream seen through its chunk index.
+#[derive(Debug)]
+enum Storage {
+    Plain(Mapped),
+    Flat { file: Mapped, index: FlatIndex },
+}
+
+impl Storage {
+    fn len(&self) -> u64 {
+        match self {
+            Storage::Plain(m) => m.bytes().len() as u64,
+            Storage::Flat { index, .. } => index.logical_len(),
+        }
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::result::Result<(), String> {
+        match self {
+            Storage::Plain(m) => {
+                let d = m.bytes();
+                let start = usize::try_from(off).map_err(|_| "offset out of range".to_owned())?;
+                let src = start
+                    .checked_add(buf.len())
+                    .and_then(|end| d.get(start..end))
+                    .ok_or_else(|| {
+                        format!(
+                            "offset {off:#x}+{:#x} is past the end of the file",
+                            buf.len()
+                        )
+                    })?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            Storage::Flat { file, index } => index.read(file.bytes(), off, buf),
+        }
+    }
+
+    fn read_vec(&self, off: u64, len: u64) -> std::result::Result<Vec<u8>, String> {
+        if len > self.len() {
+            return Err(format!(
+                "{len} bytes at {off:#x} is more than the whole file"
+            ));
+        }
+        let mut v = vec![0u8; len as usize];
+        self.read_at(off, &mut v)?;
+        Ok(v)
+    }
+}
+
+/// Where each byte of a flattened stream belongs in the reassembled file.
+#[derive(Debug, Default)]
+pub(crate) struct FlatIndex {
+    /// logical start → (logical end, offset in the flattened file); non-overlapping.
+    map: BTreeMap<u64, (u64, u64)>,
+    chunks: usize,
+}
+
+impl FlatIndex {
+    /// Index a flattened stream: a 4096-byte header, then `{offset, size}`
+    /// big-endian chunk headers each followed by its bytes, ended by
+    /// `{-1, -1}`. Later chunks win where they overlap earlier ones, as with
+    /// `makedumpfile -R`.
+    pub(crate) fn build(data: &[u8]) -> std::result::Result<FlatIndex, String> {
+        let be64 = |at: usize| {
+            data.get(at..at + 8)
+                .map(|b| i64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
+        };
+        if data.get(..12) != Some(b"makedumpfile") {
+            return Err("not a flattened makedumpfile stream".into());
+        }
+        if be64(16) != Some(1) {
+            return Err(format!("flattened header type {:?}, expected 1", be64(16)));
+        }
+        let mut index = FlatIndex::default();
+        let mut pos = 4096usize;
+        loop {
+            let (Some(offset), Some(size)) = (be64(pos), be64(pos + 8)) else {
+                return Err(format!(
+                    "stream ends at {pos:#x} without an end marker (truncated?)"
+                ));
+            };
+            if offset == -1 && size == -1 {
+                break;
+            }
+            let start = pos + 16;
+            let (Ok(offset), Ok(size)) = (u64::try_from(offset), usize::try_from(size)) else {
+                return Err(format!(
+                    "chunk at {pos:#x}: bad offset {offset} or size {size}"
+                ));
+            };
+            let end = start.checked_add(size).filter(|&e| e <= data.len());
+            let Some(end) = end else {
+                return Err(format!("chunk at {pos:#x} of {size} bytes runs past the end of the stream (truncated?)"));
+            };
+            if size > 0 {
+                index.insert(offset, offset + size as u64, start as u64);
+            }
+            index.chunks += 1;
+            pos = end;
+        }
+        Ok(index)
+    }
+
+    fn insert(&mut self, start: u64, end: u64, file_off: u64) {
+        // Trim or split whatever the new chunk overlaps.
+        let overlapping: Vec<u64> = self
+            .map
+            .range(..end)
+            .filter(|(_, &(e, _))| e > start)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in overlapping {
+            let Some((e, f)) = self.map.remove(&s) else {
+                continue;
+            };
+            if s < start {
+                self.map.insert(s, (start, f));
+            }
+            if e > end {
+                self.map.insert(end, (e, f + (end - s)));
+            }
+        }
+        self.map.insert(start, (end, file_off));
+    }
+
+    fn logical_len(&self) -> u64 {
+        self.map.values().map(|&(e, _)| e).max().unwrap_or(0)
+    }
+
+    fn read(&self, data: &[u8], off: u64, buf: &mut [u8]) -> std::result::Result<(), String> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = off + done as u64;
+            let hit = self
+                .map
+                .range(..=at)
+                .next_back()
+                .filter(|(_, &(e, _))| e > at);
+            let Some((&s, &(e, f))) = hit else {
+                return Err(format!(
+                    "offset {at:#x} of the reassembled file was never written by the stream"
+                ));
+            };
+            let n = ((e - at) as usize).min(buf.len() - done);
+            let src = (f + (at - s)) as usize;
+            buf[done..done + n].copy_from_slice(&data[src..src + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Number of data chunks in the stream.
+    pub(crate) fn chunks(&self) -> usize {
+        self.chunks
+    }
+}
+
+/// The compression a dump's pages use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Pages stored as they were.
+    None,
+    /// zlib.
+    Zlib,
+    /// LZO1X.
+    Lzo,
+    /// Snappy (raw block format).
+    Snappy,
+    /// Zstandard.
+    Zstd,
+}
+
+/// A kdump-compressed dump.
+#[derive(Debug)]
+pub struct KdumpFile {
+    storage: Storage,
+    /// `header_version` (1–6).
+    pub header_version: i32,
+    /// Page size.
+    pub block_size: u32,
+    /// Number of page frames the bitmaps describe.
+    pub max_mapnr: u64,
+    /// `dump_level` from the sub-header (31: zero, cache, private cache, user, free pages left out).
+    pub dump_level: i32,
+    /// `status` flags from the header.
+    pub status: u32,
+    /// `nr_cpus` from the header.
+    pub nr_cpus: i32,
+    /// `utsname.release` (empty in QEMU's dumps).
+    pub release: String,
+    /// `phys_base` from the sub-header: unreliable in QEMU's dumps.
+    pub sub_phys_base: u64,
+    /// Dumped pages in this file.
+    pub dumped_pages: u64,
+    /// Pages that are RAM but were left out.
+    pub excluded_pages: u64,
+    /// Whether this is one file of a `--split` set (`start_pfn..end_pfn`).
+    pub split: Option<(u64, u64)>,
+    flattened_chunks: Option<usize>,
+    bitmap1: Vec<u8>,
+    bitmap2: Vec<u8>,
+    /// Number of dumped pages before each 512-pfn block of bitmap2.
+    rank: Vec<u64>,
+    desc_off: u64,
+    notes: Notes,
+    compressions: Mutex<u32>,
+    cache: PageCache,
+}
+
+impl KdumpFile {
+    /// Open a plain (`KDUMP   `) file.
+    pub(crate) fn parse(path: &Path, file: Mapped) -> Result<KdumpFile> {
+        KdumpFile::from_storage(path, Storage::Plain(file))
+    }
+
+    /// Open a flattened stream in place.
+    pub(crate) fn parse_flattened(path: &Path, file: Mapped) -> Result<KdumpFile> {
+        let index = FlatIndex::build(file.bytes())
+            .map_err(|e| Error::bad_file(path, format!("flattened dump: {e}")))?;
+        KdumpFile::from_storage(path, Storage::Flat { file, index })
+    }
+
+    fn from_storage(path: &Path, storage: Storage) -> Result<KdumpFile> {
+        let bad = |what: String| Error::bad_file(path, format!("kdump-compressed: {what}"));
+        let head = storage.read_vec(0, 464.min(storage.len())).map_err(&bad)?;
+        if head.get(..8) != Some(b"KDUMP   ") {
+            return Err(bad("no KDUMP signature".into()));
+        }
+        let header_version = le32(&head, 8).ok_or_else(|| bad("truncated header".into()))? as i32;
+        // 64-bit layout (x86_64): status at 424; the 32-bit one has it at 412.
+        let layout = [424usize, 412].into_iter().find(|&st| {
+            let bs = le32(&head, st + 4).unwrap_or(0);
+            bs.is_power_of_two() && (512..=1 << 20).contains(&bs)
+        });
+        let Some(st) = layout else {
+            return Err(bad("block size is not a sane power of two".into()));
+        };
+        let g32 = |at: usize| le32(&head, at).ok_or_else(|| bad("truncated header".into()));
+        let status = g32(st)?;
+        let block_size = g32(st + 4)?;
+        let sub_hdr_size = u64::from(g32(st + 8)?);
+        let bitmap_blocks = u64::from(g32(st + 12)?);
+        let max_mapnr32 = u64::from(g32(st + 16)?);
+        let nr_cpus = g32(st + 36)? as i32;
+        let release = String::from_utf8_lossy(&head[142..207])
+            .trim_end_matches('\0')
+            .to_owned();
+        let bs = u64::from(block_size);
+
+        let sub = storage
+            .read_vec(bs, 104.min(storage.len().saturating_sub(bs)))
+            .map_err(&bad)?;
+        let s64 = |at: usize| le64(&sub, at);
+        let sub_phys_base = s64(0).unwrap_or(0);
+        let dump_level = le32(&sub, 8).unwrap_or(0) as i32;
+        let split_flag = le32(&sub, 12).unwrap_or(0);
+        let (mut start_pfn, mut end_pfn) = (s64(16).unwrap_or(0), s64(24).unwrap_or(0));
+        let mut max_mapnr = max_mapnr32;
+        if header_version >= 6 {
+            start_pfn = s64(80).unwrap_or(start_pfn);
+            end_pfn = s64(88).unwrap_or(end_pfn);
+            max_mapnr = s64(96).unwrap_or(max_mapnr);
+        }
+        let bitmap_len = bitmap_blocks / 2 * bs;
+        if bitmap_blocks == 0 || bitmap_len.saturating_mul(2) > storage.len() {
+            return Err(bad(format!(
+                "bitmaps of {bitmap_blocks} blocks do not fit in the file"
+            )));
+        }
+        if max_mapnr.div_ceil(8) > bitmap_len {
+            // Old single-bitmap diskdump: not supported.
+            return Err(bad(format!(
+                "{max_mapnr} page frames do not fit a bitmap of {bitmap_len} bytes"
+            )));
+        }
+        let bitmap1_off = (1 + sub_hdr_size) * bs;
+        let bitmap1 = storage.read_vec(bitmap1_off, bitmap_len).map_err(&bad)?;
+        let bitmap2 = storage
+            .read_vec(bitmap1_off + bitmap_len, bitmap_len)
+            .map_err(&bad)?;
+        let desc_off = (1 + sub_hdr_size + bitmap_blocks) * bs;
+
+        let mut notes = Notes::default();
+        if header_version >= 4 {
+            let (off, size) = (s64(48).unwrap_or(0), s64(56).unwrap_or(0));
+            if size > 0 && size < 1 << 24 {
+                if let Ok(blob) = storage.read_vec(off, size) {
+                    notes = Notes::parse(&blob);
+                }
+            }
+        }
+        if notes.vmcoreinfo.is_none() && header_version >= 3 {
+            let (off, size) = (s64(32).unwrap_or(0), s64(40).unwrap_or(0));
+            if size > 0 && size < 1 << 20 {
+                if let Ok(text) = storage.read_vec(off, size) {
+                    notes.vmcoreinfo = Some(VmcoreInfo::parse(&text));
+                }
+            }
+        }
+
+        // rank[i] = dumped pages in bitmap2 before pfn i*512 (within this file's range).
+        let split = (split_flag != 0).then_some((start_pfn, end_pfn));
+        let mut rank = Vec::with_capacity(bitmap2.len() / 64 + 1);
+        let mut total = 0u64;
+        for (i, block) in bitmap2.chunks(64).enumerate() {
+            rank.push(total);
+            let base = i as u64 * 512;
+            for (j, &byte) in block.iter().enumerate() {
+                for bit in 0..8 {
+                    let pfn = base + j as u64 * 8 + bit;
+                    if byte & (1 << bit) != 0 && split.is_none_or(|(s, e)| (s..e).contains(&pfn)) {
+                        total += 1;
+                    }
+                }
+            }
+        }
+        let excluded_pages = bitmap1
+            .iter()
+            .zip(&bitmap2)
+            .map(|(&a, &b)| u64::from((a & !b).count_ones()))
+            .sum();
+        let flattened_chunks = match &storage {
+            Storage::Flat { index, .. } => Some(index.chunks()),
+            Storage::Plain(_) => None,
+        };
+        Ok(KdumpFile {
+            storage,
+            header_version,
+            block_size,
+            max_mapnr,
+            dump_level,
+            status,
+            nr_cpus,
+            release,
+            sub_phys_base,
+            dumped_pages: total,
+            excluded_pages,
+            split,
+            flattened_chunks,
+            bitmap1,
+            bitmap2,
+            rank,
+            desc_off,
+            notes,
+            compressions: Mutex::new(0),
+            cache: Mutex::new(vec![None; CACHE_SLOTS]),
+        })
+    }
+
+    /// The notes of the dump (from the sub-header).
+    pub fn notes(&self) -> &Notes {
+        &self.notes
+    }
+
+    /// Whether the dump was cut short (`DUMP_DH_COMPRESSED_INCOMPLETE`).
+    pub fn incomplete(&self) -> bool {
+        self.status & DUMP_DH_COMPRESSED_INCOMPLETE != 0
+    }
+
+    /// The number of chunks when read from a flattened stream.
+    pub fn flattened_chunks(&self) -> Option<usize> {
+        self.flattened_chunks
+    }
+
+    /// The compressions the header announces (QEMU sets exactly one).
+    pub fn header_compression(&self) -> Compression {
+        compression_of(self.status)
+    }
+
+    /// The compressions seen on pages read so far (bit set of header flags).
+    pub fn seen_compressions(&self) -> Vec<Compression> {
+        let seen = *self.compressions.lock().unwrap_or_else(|e| e.into_inner());
+        [
+            DUMP_DH_COMPRESSED_ZLIB,
+            DUMP_DH_COMPRESSED_LZO,
+            DUMP_DH_COMPRESSED_SNAPPY,
+            DUMP_DH_COMPRESSED_ZSTD,
+        ]
+        .into_iter()
+        .filter(|f| seen & f != 0)
+        .map(compression_of)
+        .collect()
+    }
+
+    fn bit(map: &[u8], pfn: u64) -> bool {
+        map.get((pfn / 8) as usize)
+            .is_some_and(|b| b & (1 << (pfn % 8)) != 0)
+    }
+
+    /// The decompressed page `pfn`.
+    fn page(&self, pfn: u64) -> std::result::Result<Box<[u8]>, String> {
+        let slot = (pfn % CACHE_SLOTS as u64) as usize;
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((p, data)) = &cache[slot] {
+                if *p == pfn {
+                    return Ok(data.clone());
+                }
+            }
+        }
+        if !Self::bit(&self.bitmap2, pfn) || self.split.is_some_and(|(s, e)| !(s..e).contains(&pfn))
+        {
+            return Err(if Self::bit(&self.bitmap1, pfn) {
+                format!("excluded from the dump (dump level {})", self.dump_level)
+            } else if pfn >= self.max_mapnr {
+                "beyond the end of the dumped memory".to_owned()
+            } else {
+                "not in the dump (not RAM)".to_owned()
+            });
+        }
+        // Index of this page among the dumped ones.
+        let block = (pfn / 512) as usize;
+        let mut idx = self.rank.get(block).copied().unwrap_or(0);
+        for p in (block as u64 * 512)..pfn {
+            if Self::bit(&self.bitmap2, p) && self.split.is_none_or(|(s, e)| (s..e).contains(&p)) {
+                idx += 1;
+            }
+        }
+        let mut pd = [0u8; PAGE_DESC_LEN as usize];
+        self.storage
+            .read_at(self.desc_off + idx * PAGE_DESC_LEN, &mut pd)
+            .map_err(|e| format!("page descriptor: {e}"))?;
+        let (offset, size, flags) = (
+            le64(&pd, 0).unwrap_or(0),
+            le32(&pd, 8).unwrap_or(0),
+            le32(&pd, 12).unwrap_or(0),
+        );
+        if offset == 0 {
+            return Err("lost: the dump is incomplete".to_owned());
+        }
+        if size > self.block_size {
+            return Err(format!(
+                "page descriptor says {size} bytes for a {}-byte page",
+                self.block_size
+            ));
+        }
+        let mut raw = vec![0u8; size as usize];
+        self.storage
+            .read_at(offset, &mut raw)
+            .map_err(|e| format!("page data: {e}"))?;
+        let page = decompress(flags, &raw, self.block_size as usize)?;
+        *self.compressions.lock().unwrap_or_else(|e| e.into_inner()) |= flags & 0x27;
+        let page = page.into_boxed_slice();
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())[slot] = Some((pfn, page.clone()));
+        Ok(page)
+    }
+}
+
+fn compression_of(flags: u32) -> Compression {
+    if flags & DUMP_DH_COMPRESSED_ZLIB != 0 {
+        Compression::Zlib
+    } else if flags & DUMP_DH_COMPRESSED_LZO != 0 {
+        Compression::Lzo
+    } else if flags & DUMP_DH_COMPRESSED_SNAPPY != 0 {
+        Compression::Snappy
+    } else if flags & DUMP_DH_COMPRESSED_ZSTD != 0 {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Decompress one page; the result must be exactly `len` bytes.
+fn decompress(flags: u32, raw: &[u8], len: usize) -> std::result::Result<Vec<u8>, String> {
+    let out = match compression_of(flags) {
+        Compression::None => {
+            if raw.len() != len {
+                return Err(format!(
+                    "uncompressed page of {} bytes, expected {len}",
+                    raw.len()
+                ));
+            }
+            return Ok(raw.to_vec());
+        }
+        Compression::Zlib => {
+            let mut out = Vec::with_capacity(len);
+            flate2::read::ZlibDecoder::new(raw)
+                .take(len as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("zlib: {e}"))?;
+            out
+        }
+        Compression::Lzo => {
+            lzokay_native::decompress_all(raw, Some(len)).map_err(|e| format!("lzo: {e:?}"))?
+        }
+        Compression::Snappy => snap::raw::Decoder::new()
+            .decompress_vec(raw)
+            .map_err(|e| format!("snappy: {e}"))?,
+        Compression::Zstd => {
+            let mut out = Vec::with_capacity(len);
+            let dec =
+                ruzstd::decoding::StreamingDecoder::new(raw).map_err(|e| format!("zstd: {e}"))?;
+            dec.take(len as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("zstd: {e}"))?;
+            out
+        }
+    };
+    if out.len() != len {
+        return Err(format!(
+            "page decompressed to {} bytes, expected {len}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+impl MemorySource for KdumpFile {
+    fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
+        let bs = u64::from(self.block_size);
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = addr.0.wrapping_add(done as u64);
+            let (pfn, off) = (at / bs, (at % bs) as usize);
+            let page = self
+                .page(pfn)
+                .map_err(|why| Error::fault("physical", at, buf.len() - done, why))?;
+            let n = (bs as usize - off).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&page[off..off + n]);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(off: i64, data: &[u8]) -> Vec<u8> {
+        let mut v = off.to_be_bytes().to_vec();
+        v.extend_from_slice(&(data.len() as i64).to_be_bytes());
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn stream(chunks: &[Vec<u8>], end: bool) -> Vec<u8> {
+        let mut v = b"makedumpfile\0\0\0\0".to_vec();
+        v.extend_from_slice(&1i64.to_be_bytes());
+        v.extend_from_slice(&1i64.to_be_bytes());
+        v.resize(4096, 0);
+        for c in chunks {
+            v.extend_from_slice(c);
+        }
+        if end {
+            v.extend_from_slice(&(-1i64).to_be_bytes());
+            v.extend_from_slice(&(-1i64).to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn flattened_later_chunks_win() {
+        let s = stream(
+            &[chunk(0, b"aaaaaaaa"), chunk(2, b"bb"), chunk(6, b"cccc")],
+            true,
+        );
+        let idx = FlatIndex::build(&s).expect("index");
+        let mut buf = [0u8; 10];
+        idx.read(&s, 0, &mut buf).expect("read");
+        assert_eq!(&buf, b"aabbaacccc");
+        assert_eq!(idx.logical_len(), 10);
+        assert!(idx.read(&s, 8, &mut [0u8; 4]).is_err());
+    }
+
+    #[test]
+    fn truncated_flattened_streams_are_errors() {
+        let s = stream(&[chunk(0, b"aaaaaaaa")], true);
+        for cut in [0, 100, 4096, 4100, 4115, 4120, s.len() - 1] {
+            assert!(FlatIndex::build(&s[..cut]).is_err(), "cut at {cut}");
+        }
+        let neg = stream(&[chunk(-5, b"x")], true);
+        assert!(FlatIndex::build(&neg).is_err());
+    }
+
+    #[test]
+    fn pages_must_decompress_to_a_whole_page() {
+        assert!(decompress(0, &[1, 2, 3], 4096).is_err());
+        assert!(decompress(DUMP_DH_COMPRESSED_ZLIB, b"not zlib", 4096).is_err());
+        assert!(decompress(DUMP_DH_COMPRESSED_LZO, b"\x11\x00\x00", 4096).is_err());
+        assert!(decompress(DUMP_DH_COMPRESSED_SNAPPY, b"\xff\xff", 4096).is_err());
+        assert!(decompress(DUMP_DH_COMPRESSED_ZSTD, b"junk", 4096).is_err());
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut z, &[7u8; 4096]).expect("compress");
+        let z = z.finish().expect("compress");
+        assert_eq!(
+            decompress(DUMP_DH_COMPRESSED_ZLIB, &z, 4096).expect("zlib"),
+            vec![7u8; 4096]
+        );
+        assert!(decompress(DUMP_DH_COMPRESSED_ZLIB, &z, 2048).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Crash dump readers: ELF vmcores, kdump-compressed files and flattened
+//! streams. A dump is physical memory plus notes; nothing here knows about
+//! kernel structures or DWARF.
+
+pub mod elf;
+pub mod kdump;
+pub mod notes;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::addr::PhysAddr;
+use crate::memory::MemorySource;
+use crate::{Error, Result};
+
+pub use elf::ElfVmcore;
+pub use kdump::{Compression, KdumpFile};
+pub use notes::{Notes, PrStatus, QemuCpuState, Registers, VmcoreInfo};
+
+/// The bytes of a file: mapped read-only, or owned (tests, fuzzing).
+#[derive(Debug)]
+pub(crate) enum Mapped {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Mapped {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Mapped::Map(m) => m,
+            Mapped::Owned(v) => v,
+        }
+    }
+
+    fn open(path: &Path) -> Result<Mapped> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() == 0 {
+            return Err(Error::bad_file(path, "empty file"));
+        }
+        // SAFETY: the map is read-only and private to this process. A dump
+        // being truncated underneath us while mapped would fault (SIGBUS);
+        // dumps are inputs at rest, and kpeek never writes to them.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Ok(Mapped::Map(map))
+    }
+}
+
+/// The kind of dump, as `kpeek info` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DumpFormat {
+    /// ELF vmcore from kdump (`/proc/vmcore`, `makedumpfile -E`).
+    ElfKdump,
+    /// ELF from QEMU `dump-guest-memory` (physical `PT_LOAD`s).
+    ElfQemu,
+    /// ELF from QEMU `dump-guest-memory -p` (virtual mappings).
+    ElfQemuPaging,
+    /// kdump-compressed (`KDUMP   `).
+    KdumpCompressed,
+    /// kdump-compressed in the flattened stream format (`makedumpfile -F`, QEMU `kdump-*`).
+    KdumpFlattened,
+}
+
+impl DumpFormat {
+    /// A human name.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DumpFormat::ElfKdump => "ELF vmcore (kdump)",
+            DumpFormat::ElfQemu => "ELF (QEMU dump-guest-memory)",
+            DumpFormat::ElfQemuPaging => "ELF with paging (QEMU dump-guest-memory -p)",
+            DumpFormat::KdumpCompressed => "kdump-compressed",
+            DumpFormat::KdumpFlattened => "kdump-compressed, flattened",
+        }
+    }
+}
+
+/// The reader behind a dump.
+#[derive(Debug)]
+pub enum Reader {
+    /// An ELF vmcore.
+    Elf(ElfVmcore),
+    /// A kdump-compressed file or flattened stream.
+    Kdump(KdumpFile),
+}
+
+/// An opened crash dump.
+#[derive(Debug)]
+pub struct Dump {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// What kind of dump it is.
+    pub format: DumpFormat,
+    /// The reader.
+    pub reader: Reader,
+}
+
+impl Dump {
+    /// Open a dump, recognising its format from its first bytes.
+    pub fn open(path: &Path) -> Result<Dump> {
+        let file = Mapped::open(path)?;
+        Dump::from_mapped(path, file)
+    }
+
+    /// Open a dump held in memory (tests and fuzzing).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Dump> {
+        Dump::from_mapped(path, Mapped::Owned(bytes))
+    }
+
+    fn from_mapped(path: &Path, file: Mapped) -> Result<Dump> {
+        let head = file.bytes().get(..16).unwrap_or(file.bytes());
+        let (format, reader) = if head.starts_with(b"\x7fELF") {
+            let elf = ElfVmcore::parse(path, file)?;
+            let format = if elf.notes().qemu_cpus.is_empty() {
+                DumpFormat::ElfKdump
+            } else if elf.virtual_loads().is_empty() {
+                DumpFormat::ElfQemu
+            } else {
+                DumpFormat::ElfQemuPaging
+            };
+            (format, Reader::Elf(elf))
+        } else if head.starts_with(b"KDUMP   ") {
+            (
+                DumpFormat::KdumpCompressed,
+                Reader::Kdump(KdumpFile::parse(path, file)?),
+            )
+        } else if head.starts_with(b"makedumpfile") {
+            (
+                DumpFormat::KdumpFlattened,
+                Reader::Kdump(KdumpFile::parse_flattened(path, file)?),
+            )
+        } else if head.starts_with(b"DISKDUMP") {
+            return Err(Error::bad_file(
+                path,
+                "old-style DISKDUMP dumps are not supported",
+            ));
+        } else {
+            return Err(Error::bad_file(
+                path,
+                "not a crash dump: expected an ELF vmcore, a kdump-compressed file (KDUMP) or a flattened makedumpfile stream",
+            ));
+        };
+        Ok(Dump {
+            path: path.to_owned(),
+            format,
+            reader,
+        })
+    }
+
+    /// The dump's notes.
+    pub fn notes(&self) -> &Notes {
+        match &self.reader {
+            Reader::Elf(e) => e.notes(),
+            Reader::Kdump(k) => k.notes(),
+        }
+    }
+
+    /// VMCOREINFO, if the dump carries it.
+    pub fn vmcoreinfo(&self) -> Option<&VmcoreInfo> {
+        self.notes().vmcoreinfo.as_ref()
+    }
+}
+
+impl MemorySource for Dump {
+    fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
+        match &self.reader {
+            Reader::Elf(e) => e.read_phys(addr, buf),
+            Reader::Kdump(k) => k.read_phys(addr, buf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_what_is_not_a_dump() {
+        let p = Path::new("x");
+        for bytes in [
+            b"hello world, not a dump".to_vec(),
+            b"DISKDUMP........".to_vec(),
+            b"\x7fELF".to_vec(),
+        ] {
+            let err = Dump::from_bytes(p, bytes).expect_err("not a dump");
+            assert_eq!(err.code(), "bad_file", "{err}");
+        }
+    }
+}

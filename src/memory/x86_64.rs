@@ -1,0 +1,244 @@
+//! The x86_64 kernel address space: kernel virtual → physical.
+//!
+//! Fast paths for the kernel image (`__START_KERNEL_map` + `phys_base`) and
+//! the direct map (`page_offset_base`), a 4- or 5-level page-table walk for
+//! everything else (vmalloc, modules, per-CPU areas, user memory).
+
+use serde::Serialize;
+
+use super::MemorySource;
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::{Error, Result};
+
+/// Where the kernel image is mapped (`__START_KERNEL_map`).
+pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
+/// The direct map's base when it is not randomized (4-level paging, v4.20+).
+pub const DEFAULT_PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
+/// Physical address bits of a page-table entry.
+const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const PAGE_SIZE: u64 = 4096;
+const PRESENT: u64 = 1;
+const HUGE: u64 = 1 << 7;
+
+/// Where the running kernel was, as kpeek worked it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct KernelLayout {
+    /// Run-time minus link-time address of the kernel image.
+    pub kaslr_offset: u64,
+    /// Physical load address minus link-time physical address (may be "negative").
+    pub phys_base: u64,
+    /// Base of the direct map of all physical memory.
+    pub page_offset_base: u64,
+    /// Physical address of the kernel's top-level page table (`init_top_pgt`).
+    pub pgd: PhysAddr,
+    /// 4 or 5.
+    pub levels: u8,
+    /// AMD SME encryption bit(s) to clear from page-table entries.
+    pub sme_mask: u64,
+    /// Run-time `[_text, _end)` of the kernel image.
+    pub image: (VirtAddr, VirtAddr),
+}
+
+/// Kernel virtual memory over a physical source.
+#[derive(Debug)]
+pub struct KernelSpace<M> {
+    phys: M,
+    layout: KernelLayout,
+}
+
+impl<M: MemorySource> KernelSpace<M> {
+    /// An address space with a known layout.
+    pub fn new(phys: M, layout: KernelLayout) -> KernelSpace<M> {
+        KernelSpace { phys, layout }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &KernelLayout {
+        &self.layout
+    }
+
+    /// The physical memory underneath.
+    pub fn phys(&self) -> &M {
+        &self.phys
+    }
+
+    /// Translate a kernel virtual address.
+    pub fn translate(&self, va: VirtAddr) -> Result<PhysAddr> {
+        let l = &self.layout;
+        let v = va.0;
+        if v >= l.image.0 .0 && v < l.image.1 .0 {
+            return Ok(PhysAddr(
+                v.wrapping_sub(START_KERNEL_MAP).wrapping_add(l.phys_base),
+            ));
+        }
+        let direct_size = if l.levels == 5 {
+            1u64 << 52
+        } else {
+            1u64 << 46
+        };
+        if v >= l.page_offset_base && v - l.page_offset_base < direct_size {
+            return Ok(PhysAddr(v - l.page_offset_base));
+        }
+        self.walk(l.pgd, va)
+    }
+
+    /// Walk the page tables rooted at `pgd` (physical) for `va`.
+    pub fn walk(&self, pgd: PhysAddr, va: VirtAddr) -> Result<PhysAddr> {
+        page_walk(
+            &self.phys,
+            pgd,
+            self.layout.levels,
+            self.layout.sme_mask,
+            va.0,
+        )
+    }
+
+    /// Read kernel virtual memory; a page that cannot be translated or read
+    /// fails the whole read with the first bad address.
+    pub fn read(&self, va: VirtAddr, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = va.0.wrapping_add(done as u64);
+            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buf.len() - done);
+            let pa = self
+                .translate(VirtAddr(at))
+                .map_err(|e| as_virtual(e, at, buf.len() - done))?;
+            self.phys
+                .read_phys(pa, &mut buf[done..done + n])
+                .map_err(|e| as_virtual(e, at, buf.len() - done))?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Read memory through another page table (a process's `mm->pgd`).
+    pub fn read_via(&self, pgd: PhysAddr, va: VirtAddr, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = va.0.wrapping_add(done as u64);
+            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buf.len() - done);
+            let pa = self.walk(pgd, VirtAddr(at))?;
+            self.phys.read_phys(pa, &mut buf[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Read a little-endian u64.
+    pub fn read_u64(&self, va: VirtAddr) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read(va, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
+
+/// Report a physical fault by the virtual address that led to it.
+fn as_virtual(e: Error, va: u64, len: usize) -> Error {
+    match e {
+        Error::Fault {
+            space: "physical",
+            addr,
+            why,
+            ..
+        } => Error::fault("virtual", va, len, format!("physical {addr:#x} {why}")),
+        other => other,
+    }
+}
+
+/// The x86_64 page-table walk (4 or 5 levels, 1 GiB and 2 MiB pages).
+pub fn page_walk(
+    phys: &dyn MemorySource,
+    pgd: PhysAddr,
+    levels: u8,
+    sme_mask: u64,
+    va: u64,
+) -> Result<PhysAddr> {
+    let mask = PTE_ADDR_MASK & !sme_mask;
+    let canonical_bits = if levels == 5 { 57 } else { 48 };
+    let top = va >> (canonical_bits - 1);
+    if top != 0 && top != (u64::MAX >> (canonical_bits - 1)) {
+        return Err(Error::fault("virtual", va, 1, "not a canonical address"));
+    }
+    let mut table = pgd.0 & mask;
+    for level in (1..=levels).rev() {
+        let shift = 12 + 9 * (u32::from(level) - 1);
+        let index = (va >> shift) & 511;
+        let entry = phys
+            .read_phys_u64(PhysAddr(table + index * 8))
+            .map_err(|_| {
+                Error::fault(
+                    "virtual",
+                    va,
+                    1,
+                    format!("page table at physical {table:#x} is not in the dump"),
+                )
+            })?;
+        if entry & PRESENT == 0 {
+            return Err(Error::fault("virtual", va, 1, "not mapped"));
+        }
+        if level == 1 || (entry & HUGE != 0 && (level == 2 || level == 3)) {
+            let page_mask = (1u64 << shift) - 1;
+            return Ok(PhysAddr((entry & mask & !page_mask) | (va & page_mask)));
+        }
+        table = entry & mask;
+    }
+    unreachable!("the loop returns at level 1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Physical memory made of sparse 8-byte words.
+    struct Words(HashMap<u64, u64>);
+
+    impl MemorySource for Words {
+        fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
+            let v = self
+                .0
+                .get(&addr.0)
+                .ok_or_else(|| Error::fault("physical", addr.0, buf.len(), "absent"))?;
+            buf.copy_from_slice(&v.to_le_bytes()[..buf.len()]);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn walks_4k_2m_and_1g_pages() {
+        let va4k = 0xffff_c900_0012_3456u64;
+        let va2m = 0xffff_ffff_8123_4567u64;
+        let va1g = 0xffff_8880_4123_4567u64;
+        let mut m = HashMap::new();
+        let idx = |va: u64, shift: u32| (va >> shift) & 511;
+        // 4 KiB: PML4 0x1000 → PDPT 0x2000 → PD 0x3000 → PT 0x4000 → page 0x99000
+        m.insert(0x1000 + idx(va4k, 39) * 8, 0x2000 | 1);
+        m.insert(0x2000 + idx(va4k, 30) * 8, 0x3000 | 1);
+        m.insert(0x3000 + idx(va4k, 21) * 8, 0x4000 | 1);
+        m.insert(0x4000 + idx(va4k, 12) * 8, 0x99000 | 1 | (1 << 63));
+        // 2 MiB page at 0x1200000
+        m.insert(0x1000 + idx(va2m, 39) * 8, 0x5000 | 1);
+        m.insert(0x5000 + idx(va2m, 30) * 8, 0x6000 | 1);
+        m.insert(
+            0x6000 + idx(va2m, 21) * 8,
+            0x120_0000 | 1 | HUGE | (1 << 12),
+        );
+        // 1 GiB page at 0x4000_0000
+        m.insert(0x1000 + idx(va1g, 39) * 8, 0x7000 | 1);
+        m.insert(0x7000 + idx(va1g, 30) * 8, 0x4000_0000 | 1 | HUGE);
+        let phys = Words(m);
+        let walk = |va| page_walk(&phys, PhysAddr(0x1000), 4, 0, va);
+        assert_eq!(walk(va4k).expect("4k"), PhysAddr(0x99456));
+        assert_eq!(
+            walk(va2m).expect("2m"),
+            PhysAddr(0x120_0000 | (va2m & 0x1f_ffff))
+        );
+        assert_eq!(
+            walk(va1g).expect("1g"),
+            PhysAddr(0x4000_0000 | (va1g & 0x3fff_ffff))
+        );
+        let err = walk(0xffff_c900_0040_0000).expect_err("unmapped");
+        assert_eq!(err.code(), "fault");
+        assert!(walk(0x0000_9000_0000_0000).is_err(), "non-canonical");
+    }
+}

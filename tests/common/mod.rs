@@ -1,0 +1,343 @@
+//! The fixture harness: real kernels, real dumps and the guest's own truth.
+//!
+//! `vmlinux-fixtures/linux-*/` hold zstd-compressed tar archives and a
+//! `manifest.json` (see `vmlinux-fixtures/README.md`). An archive is
+//! unpacked once into `target/fixtures/<fixture>/<archive>/`, keyed by its
+//! checksum in the manifest, and reused by every later test run.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The repository's `vmlinux-fixtures/` directory.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vmlinux-fixtures")
+}
+
+/// Where archives are unpacked.
+fn cache_dir() -> PathBuf {
+    match std::env::var_os("KPEEK_FIXTURE_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"),
+    }
+}
+
+/// One fixture kernel: `vmlinux-fixtures/linux-6.1` and so on.
+pub struct Fixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub manifest: Value,
+}
+
+impl Fixture {
+    /// Every fixture that has a manifest, by name.
+    pub fn all() -> Vec<Fixture> {
+        let mut names: Vec<String> = fs::read_dir(fixtures_dir())
+            .expect("vmlinux-fixtures/ is readable")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("manifest.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(
+            !names.is_empty(),
+            "no fixtures under {}",
+            fixtures_dir().display()
+        );
+        names.iter().map(|n| Fixture::load(n)).collect()
+    }
+
+    /// A fixture by name, e.g. `linux-6.1`.
+    pub fn load(name: &str) -> Fixture {
+        let dir = fixtures_dir().join(name);
+        let text = fs::read_to_string(dir.join("manifest.json"))
+            .unwrap_or_else(|e| panic!("{}/manifest.json: {e}", dir.display()));
+        let manifest = serde_json::from_str(&text).expect("manifest.json is JSON");
+        Fixture {
+            name: name.to_owned(),
+            dir,
+            manifest,
+        }
+    }
+
+    /// The unpacked contents of one archive of this fixture.
+    pub fn archive(&self, archive: &str) -> PathBuf {
+        let sha = self.manifest["archives"][archive]["sha256"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no archive {archive} in the manifest", self.name));
+        let dest = cache_dir()
+            .join(&self.name)
+            .join(archive.trim_end_matches(".tar.zst"));
+        let stamp = dest.join(".sha256");
+        if fs::read_to_string(&stamp).ok().as_deref() == Some(sha) {
+            return dest;
+        }
+        unpack(&self.dir.join(archive), &dest, sha)
+            .unwrap_or_else(|e| panic!("unpacking {}/{archive}: {e}", self.name));
+        dest
+    }
+
+    /// The kernel image with debug info.
+    pub fn vmlinux(&self) -> PathBuf {
+        self.archive("kernel.tar.zst").join("vmlinux")
+    }
+
+    /// A file from the kernel archive (bzImage, System.map, gdb/...).
+    pub fn kernel_file(&self, name: &str) -> PathBuf {
+        self.archive("kernel.tar.zst").join(name)
+    }
+
+    /// The names of the boots this fixture recorded.
+    pub fn boot_names(&self) -> Vec<String> {
+        self.manifest["boots"]
+            .as_object()
+            .expect("boots")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// One boot: its dumps, its truth.
+    pub fn boot(&self, name: &str) -> Boot {
+        let facts = self.manifest["boots"][name].clone();
+        assert!(facts.is_object(), "{}: no boot {name}", self.name);
+        let dir = self.archive(facts["archive"].as_str().expect("archive"));
+        Boot {
+            fixture: self.name.clone(),
+            name: name.to_owned(),
+            dir,
+            facts,
+        }
+    }
+
+    /// A saved oracle output, e.g. `pahole/task_struct.txt`.
+    pub fn oracle_path(&self, rel: &str) -> PathBuf {
+        self.dir.join("oracles").join(rel)
+    }
+
+    /// The vmlinux's link-time `_text`.
+    pub fn vmlinux_text(&self) -> u64 {
+        hex(&self.manifest["vmlinux_text"])
+    }
+}
+
+/// One boot of a fixture kernel.
+pub struct Boot {
+    pub fixture: String,
+    pub name: String,
+    pub dir: PathBuf,
+    /// The manifest's record of this boot.
+    pub facts: Value,
+}
+
+impl Boot {
+    /// The dumps taken of this boot: (file, format name from the manifest).
+    pub fn dumps(&self) -> Vec<(PathBuf, String)> {
+        let mut dumps: Vec<_> = self.facts["dumps"]
+            .as_object()
+            .expect("dumps")
+            .iter()
+            .map(|(file, format)| {
+                (
+                    self.dir.join(file),
+                    format.as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        dumps.sort();
+        dumps
+    }
+
+    /// The KASLR offset the guest itself saw (`/proc/kallsyms` `_text` minus the vmlinux `_text`).
+    pub fn kaslr_offset(&self) -> u64 {
+        hex(&self.facts["kaslr_offset"])
+    }
+
+    /// The guest's own truth, recorded just before the dump.
+    pub fn truth(&self) -> Truth {
+        Truth::load(&self.dir.join("truth.jsonl"))
+    }
+}
+
+/// What the guest said about itself (`kptruth`'s JSON lines).
+pub struct Truth {
+    pub files: BTreeMap<String, String>,
+    pub dmesg: String,
+    pub tasks: Vec<TruthTask>,
+    /// kptruth and its parent shell: they exited before the dump.
+    pub capturers: Vec<i64>,
+}
+
+/// One thread as the guest's `/proc/PID/task/TID/` showed it.
+#[derive(Clone, Debug)]
+pub struct TruthTask {
+    pub tgid: i64,
+    pub tid: i64,
+    pub comm: String,
+    pub stat: String,
+    pub status: String,
+    pub stack: Option<String>,
+    pub cmdline: Option<String>,
+}
+
+impl TruthTask {
+    /// Fields of `/proc/PID/stat` after the comm: `[0]` is the state letter.
+    pub fn stat_fields(&self) -> Vec<&str> {
+        let rest = self.stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        rest.split_whitespace().collect()
+    }
+
+    pub fn state(&self) -> char {
+        self.stat_fields()
+            .first()
+            .and_then(|s| s.chars().next())
+            .unwrap_or('?')
+    }
+
+    pub fn ppid(&self) -> i64 {
+        self.stat_fields()
+            .get(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1)
+    }
+
+    /// `/proc/PID/stat` field 9, the task's flags.
+    pub fn flags(&self) -> u64 {
+        self.stat_fields()
+            .get(6)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// `PF_KTHREAD`, as the guest's kernel reported it.
+    pub fn is_kthread(&self) -> bool {
+        self.flags() & 0x0020_0000 != 0
+    }
+}
+
+impl Truth {
+    pub fn load(path: &Path) -> Truth {
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut truth = Truth {
+            files: BTreeMap::new(),
+            dmesg: String::new(),
+            tasks: Vec::new(),
+            capturers: Vec::new(),
+        };
+        let mut ended = false;
+        for line in text.lines().filter(|l| l.starts_with('{')) {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: bad truth line: {e}", path.display()));
+            let s = |k: &str| v[k].as_str().map(str::to_owned);
+            match v["kind"].as_str() {
+                Some("begin") => {
+                    truth.capturers = vec![
+                        v["self"].as_i64().unwrap_or(-1),
+                        v["parent"].as_i64().unwrap_or(-1),
+                    ]
+                }
+                Some("file") => {
+                    truth
+                        .files
+                        .insert(s("path").unwrap_or_default(), s("data").unwrap_or_default());
+                }
+                Some("dmesg") => truth.dmesg = s("data").unwrap_or_default(),
+                Some("task") => truth.tasks.push(TruthTask {
+                    tgid: v["tgid"].as_i64().expect("tgid"),
+                    tid: v["tid"].as_i64().expect("tid"),
+                    comm: s("comm")
+                        .unwrap_or_default()
+                        .trim_end_matches('\n')
+                        .to_owned(),
+                    stat: s("stat").unwrap_or_default(),
+                    status: s("status").unwrap_or_default(),
+                    stack: s("stack"),
+                    cmdline: s("cmdline"),
+                }),
+                Some("end") => {
+                    assert_eq!(
+                        v["tasks"].as_u64(),
+                        Some(truth.tasks.len() as u64),
+                        "truth task count"
+                    );
+                    ended = true;
+                }
+                other => panic!("{}: unknown truth record {other:?}", path.display()),
+            }
+        }
+        assert!(
+            ended,
+            "{}: the truth has no end record (cut short?)",
+            path.display()
+        );
+        truth
+    }
+
+    /// A symbol's run-time address from the guest's `/proc/kallsyms`.
+    pub fn kallsyms(&self, name: &str) -> Option<u64> {
+        self.files["/proc/kallsyms"].lines().find_map(|line| {
+            let mut it = line.split_whitespace();
+            let addr = it.next()?;
+            let _kind = it.next()?;
+            (it.next()? == name)
+                .then(|| u64::from_str_radix(addr, 16).ok())
+                .flatten()
+        })
+    }
+
+    /// The physical address of `_text`: `/proc/iomem`'s "Kernel code" start.
+    pub fn kernel_code_phys(&self) -> Option<u64> {
+        self.files["/proc/iomem"].lines().find_map(|line| {
+            let (range, name) = line.split_once(" : ")?;
+            (name.trim() == "Kernel code").then(|| {
+                let start = range.trim().split('-').next()?;
+                u64::from_str_radix(start, 16).ok()
+            })?
+        })
+    }
+}
+
+fn hex(v: &Value) -> u64 {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("not a hex string: {v}"));
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// Unpack `archive` into `dest` atomically: into a sibling temporary
+/// directory first, then renamed, so parallel test processes never see a
+/// half-written fixture.
+fn unpack(archive: &Path, dest: &Path, sha: &str) -> io::Result<()> {
+    let parent = dest.parent().expect("dest has a parent");
+    fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(
+        ".unpack-{}-{}",
+        std::process::id(),
+        sha.get(..12).unwrap_or(sha)
+    ));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
+    let file = fs::File::open(archive)?;
+    let mut decoder = zstd::stream::read::Decoder::new(file)?;
+    decoder.window_log_max(31)?;
+    tar::Archive::new(decoder).unpack(&tmp)?;
+    fs::write(tmp.join(".sha256"), sha)?;
+    let old = parent.join(format!(".old-{}", std::process::id()));
+    if dest.exists() {
+        fs::rename(dest, &old)?;
+    }
+    match fs::rename(&tmp, dest) {
+        Ok(()) => {}
+        // Another process won the race with an identical copy.
+        Err(_) if dest.join(".sha256").is_file() => {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        Err(e) => return Err(e),
+    }
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
