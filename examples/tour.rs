@@ -1,6 +1,6 @@
-//! A tour of the shipped fixtures: unpack them (once, into target/fixtures)
-//! and run kpeek on every dump, printing what it finds next to what the
-//! guest itself said.
+//! A tour of the shipped fixtures: unpack them (once, into target/fixtures),
+//! show `kpeek ps` on the genuine kdump of Linux 6.12, then run kpeek on
+//! every dump, printing what it finds next to what the guest itself said.
 //!
 //!     cargo run --release --example tour
 
@@ -32,6 +32,24 @@ fn image_facts(vmlinux: &Path) -> ImageFacts {
 }
 
 fn main() {
+    let f612 = common::Fixture::load("linux-6.12");
+    let kdump = f612.boot("kdump").dir.join("vmcore.kdump");
+    println!(
+        "$ kpeek ps --vmlinux {} --core {}\n",
+        f612.vmlinux().display(),
+        kdump.display()
+    );
+    match kpeek::kernel::Program::open(&f612.vmlinux(), &kdump, &Default::default())
+        .and_then(|prog| kpeek::kernel::for_each_task(&prog))
+    {
+        Ok(list) => {
+            let processes: Vec<_> = list.tasks.iter().filter(|t| t.pid == t.tgid).collect();
+            kpeek::render::ps::table(&mut std::io::stdout().lock(), &processes, false)
+                .expect("stdout");
+        }
+        Err(e) => println!("kpeek: {e}"),
+    }
+    println!();
     for fixture in common::Fixture::all() {
         let facts = image_facts(&fixture.vmlinux());
         println!(

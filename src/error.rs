@@ -71,6 +71,12 @@ pub enum Error {
         /// The member path asked for.
         member: String,
     },
+    /// The command line does not say enough.
+    #[error("{0}")]
+    Usage(String),
+    /// A report was produced, but parts of it could not be read (see its warnings).
+    #[error("{0} warning(s): the report is incomplete")]
+    Partial(usize),
     /// A feature that is named on the command line but not built yet.
     #[error("`kpeek {command}` is not implemented yet ({tracking})")]
     NotImplemented {
@@ -94,6 +100,8 @@ impl Error {
             Error::BadDwarf { .. } => "bad_dwarf",
             Error::TypeNotFound { .. } => "type_not_found",
             Error::MemberNotFound { .. } => "member_not_found",
+            Error::Usage(_) => "usage",
+            Error::Partial(_) => "partial",
             Error::NotImplemented { .. } => "not_implemented",
         }
     }

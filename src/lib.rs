@@ -21,8 +21,11 @@
 
 pub mod addr;
 pub mod dump;
+pub mod dwarf;
 pub mod error;
+pub mod kernel;
 pub mod memory;
+pub mod render;
 
 pub use error::{Error, Result};
 

@@ -1,5 +1,6 @@
 //! The `kpeek` command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,6 +41,76 @@ struct Target {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+
+    /// Use this KASLR offset (hex) instead of finding it.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    kaslr_offset: Option<u64>,
+
+    /// Find KASLR as if the dump had no VMCOREINFO.
+    #[arg(long)]
+    ignore_vmcoreinfo: bool,
+}
+
+fn parse_hex(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s}: {e}"))
+}
+
+impl Target {
+    /// Open the program these options describe.
+    fn open(&self) -> kpeek::Result<kpeek::kernel::Program> {
+        if self.qemu.is_some() {
+            return Err(Error::NotImplemented {
+                command: "--qemu",
+                tracking: "issue 10",
+            });
+        }
+        let (Some(vmlinux), Some(core)) = (&self.vmlinux, &self.core) else {
+            return Err(Error::Usage(
+                "give --vmlinux VMLINUX and --core DUMP".into(),
+            ));
+        };
+        let options = kpeek::kernel::OpenOptions {
+            kaslr_offset: self.kaslr_offset,
+            ignore_vmcoreinfo: self.ignore_vmcoreinfo,
+        };
+        kpeek::kernel::Program::open(vmlinux, core, &options)
+    }
+}
+
+/// `kpeek ps` options.
+#[derive(Args, Debug)]
+struct PsArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Every thread, not only processes.
+    #[arg(short = 'T', long)]
+    threads: bool,
+    /// `kpeek` (the default table) or `lx` (exactly the kernel's lx-ps).
+    #[arg(long, value_enum, default_value_t = PsStyle::Kpeek)]
+    style: PsStyle,
+    /// Only these pids (thread or process ids).
+    #[arg(short, long, value_name = "PID", value_delimiter = ',')]
+    pid: Vec<i32>,
+    /// Only tasks whose comm contains NAME.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    name: Option<String>,
+    /// Only tasks in these states (letters, e.g. DZ).
+    #[arg(long, value_name = "LETTERS")]
+    state: Option<String>,
+    /// Only user tasks.
+    #[arg(long, conflicts_with = "kernel")]
+    user: bool,
+    /// Only kernel threads.
+    #[arg(long)]
+    kernel: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PsStyle {
+    /// kpeek's table.
+    Kpeek,
+    /// The kernel's own `lx-ps` output.
+    Lx,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -55,16 +126,37 @@ enum Command {
     /// Summarise a dump or live kernel: format, release, KASLR, CPUs.
     Info(Target),
     /// List processes (or every thread with --threads).
-    Ps(Target),
+    Ps(PsArgs),
     /// List every thread like the kernel books' `thrd_showall`.
     Threads(Target),
     /// Show struct layouts from the vmlinux DWARF, like `pahole -C`.
     Pahole {
         /// The kernel image with debug info (vmlinux).
         #[arg(long, value_name = "FILE")]
-        vmlinux: Option<PathBuf>,
-        /// Struct, union or typedef names.
+        vmlinux: PathBuf,
+        /// Struct, union, typedef or enum names, comma-separated (like pahole's -C).
+        #[arg(
+            short = 'C',
+            long = "class-name",
+            value_name = "NAMES",
+            value_delimiter = ','
+        )]
+        class_name: Vec<String>,
+        /// Struct, union, typedef or enum names.
+        #[arg(required_unless_present = "class_name")]
         names: Vec<String>,
+        /// Offsets and sizes in hexadecimal.
+        #[arg(long)]
+        hex: bool,
+        /// Expand named member types inline.
+        #[arg(short = 'E', long)]
+        expand_types: bool,
+        /// Cacheline size for the boundary markers.
+        #[arg(long, value_name = "BYTES", default_value_t = 64)]
+        cacheline_size: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Kernel backtraces of tasks.
     Bt(Target),
@@ -78,9 +170,32 @@ impl Command {
     fn run(self) -> kpeek::Result<()> {
         let (command, tracking) = match self {
             Command::Info(_) => ("info", "issue 4"),
-            Command::Ps(_) => ("ps", "issue 5"),
-            Command::Threads(_) => ("threads", "issue 5"),
-            Command::Pahole { .. } => ("pahole", "issue 3"),
+            Command::Ps(args) => return ps(args),
+            Command::Threads(target) => return threads(target),
+            Command::Pahole {
+                vmlinux,
+                class_name,
+                names,
+                hex,
+                expand_types,
+                cacheline_size,
+                format,
+            } => {
+                let names: Vec<String> = class_name.into_iter().chain(names).collect();
+                let opts = kpeek::render::pahole::PaholeOptions {
+                    hex,
+                    expand_types,
+                    cacheline_size,
+                };
+                let json = format == Format::Json;
+                return kpeek::render::pahole::run(
+                    &vmlinux,
+                    &names,
+                    &opts,
+                    json,
+                    &mut std::io::stdout().lock(),
+                );
+            }
             Command::Bt(_) => ("bt", "issue 7"),
             Command::Serve(_) => ("serve", "issue 6"),
             Command::Rpc => ("rpc", "issue 10"),
@@ -89,10 +204,83 @@ impl Command {
     }
 }
 
+/// Print a listing's warnings; a partial listing exits with status 2.
+fn finish(warnings: &[kpeek::kernel::Warning]) -> kpeek::Result<()> {
+    for w in warnings {
+        eprintln!("kpeek: warning: {}", w.message);
+    }
+    if warnings.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Partial(warnings.len()))
+    }
+}
+
+fn write_json(value: &impl serde::Serialize) -> kpeek::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| Error::Usage(e.to_string()))?;
+    writeln!(out).map_err(stdout_error)
+}
+
+fn stdout_error(e: std::io::Error) -> Error {
+    Error::Io {
+        path: "<stdout>".into(),
+        source: e,
+    }
+}
+
+fn ps(args: PsArgs) -> kpeek::Result<()> {
+    let prog = args.target.open()?;
+    let list = kpeek::kernel::for_each_task(&prog)?;
+    let want_state = args.state.as_deref().unwrap_or("");
+    let selected: Vec<&kpeek::kernel::Task> = list
+        .tasks
+        .iter()
+        .filter(|t| {
+            args.threads || args.style == PsStyle::Lx || t.pid == t.tgid || !args.pid.is_empty()
+        })
+        .filter(|t| args.pid.is_empty() || args.pid.contains(&t.pid) || args.pid.contains(&t.tgid))
+        .filter(|t| args.name.as_deref().is_none_or(|n| t.comm.contains(n)))
+        .filter(|t| want_state.is_empty() || want_state.contains(t.state))
+        .filter(|t| if t.kthread { !args.user } else { !args.kernel })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    match (args.target.format, args.style) {
+        (Format::Json, _) => write_json(&serde_json::json!({
+            "schema_version": 1,
+            "tasks": selected,
+            "warnings": list.warnings,
+        }))?,
+        (Format::Human, PsStyle::Lx) => {
+            kpeek::render::ps::lx_ps(&mut out, &list).map_err(stdout_error)?
+        }
+        (Format::Human, PsStyle::Kpeek) => {
+            kpeek::render::ps::table(&mut out, &selected, args.threads).map_err(stdout_error)?
+        }
+    }
+    finish(&list.warnings)
+}
+
+fn threads(target: Target) -> kpeek::Result<()> {
+    let prog = target.open()?;
+    let list = kpeek::kernel::for_each_task(&prog)?;
+    match target.format {
+        Format::Json => write_json(&serde_json::json!({
+            "schema_version": 1,
+            "tasks": list.tasks,
+            "warnings": list.warnings,
+        }))?,
+        Format::Human => kpeek::render::ps::thrd_showall(&mut std::io::stdout().lock(), &list)
+            .map_err(stdout_error)?,
+    }
+    finish(&list.warnings)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Partial(_)) => ExitCode::from(2),
         Err(err) => {
             eprintln!("kpeek: {err}");
             ExitCode::FAILURE

@@ -1,0 +1,402 @@
+//! Debug info of a kernel image: types, layouts and symbols from a vmlinux.
+//!
+//! [`DebugInfo::open`] maps the file once and reads only the ELF section
+//! headers. Everything else is decoded when a lookup first needs it:
+//!
+//! * the ELF symbol table ([`symbols`]) on the first symbol lookup;
+//! * the type-name index ([`types`]) unit by unit, in `.debug_info` order,
+//!   only as far as the lookup needs, so a type defined in an early
+//!   compilation unit (as most core kernel types are) is found without
+//!   reading the rest; a name that is still missing after a while switches to
+//!   one parallel pass over the remaining units;
+//! * single DIEs and their children, when a type is loaded.
+//!
+//! `SHF_COMPRESSED` debug sections (zlib or zstd) are decompressed once, on
+//! first use.
+//!
+//! # Relocations
+//!
+//! A vmlinux linked with `--emit-relocs` (x86_64 with `CONFIG_RELOCATABLE`
+//! keeps them for `arch/x86/tools/relocs`) is an `ET_EXEC` file that still
+//! carries `.rela.debug_*` sections. They need not be applied: the linker has
+//! already written the final values into the debug sections, and the
+//! relocations only describe them. This was checked on the Linux 6.1 test
+//! kernel: all 2,390,931 `R_X86_64_32`/`R_X86_64_64` entries of
+//! `.rela.debug_info` (plus 5,520 `R_X86_64_NONE`), and every entry of
+//! `.rela.debug_line`, `.rela.debug_aranges` and `.rela.debug_rnglists`,
+//! compute exactly the value already in the section. So the sections are
+//! read as they are for `ET_EXEC` and `ET_DYN`; only relocatable objects
+//! (`ET_REL`, e.g. an unlinked `vmlinux.o`), whose debug sections do hold
+//! zeros, get their `.rela.debug_*` applied (see [`relocate`]).
+
+mod relocate;
+pub mod symbols;
+pub mod types;
+
+pub mod layout;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use gimli::{EndianSlice, LittleEndian};
+use memmap2::Mmap;
+use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
+use object::{Object, ObjectSection};
+
+use crate::addr::LinkAddr;
+use crate::error::{Error, Result};
+
+pub use layout::{Layout, LayoutMember};
+pub use symbols::Symbol;
+pub use types::{Member, TypeId};
+
+/// The reader every DWARF section is parsed through.
+pub(crate) type R<'a> = EndianSlice<'a, LittleEndian>;
+
+/// The debug info of one kernel image (a vmlinux with DWARF).
+///
+/// The file is mapped once, and every table is built lazily; see the
+/// [module documentation](self). `DebugInfo` is `Sync`: lookups may come
+/// from several threads.
+pub struct DebugInfo {
+    path: PathBuf,
+    map: Mmap,
+    /// Every section header, in file order.
+    sections: Vec<SectionInfo>,
+    /// The sections DWARF reading needs, by role.
+    debug: DebugSections,
+    /// The GNU build ID note's descriptor, as a range of the file.
+    build_id: Option<Range<usize>>,
+    /// Whether this is an `ET_REL` object whose debug sections need relocating.
+    relocatable: bool,
+    symbols: OnceLock<symbols::SymbolTable>,
+    units: OnceLock<Result<Vec<types::UnitInfo>, String>>,
+    pub(crate) index: Mutex<types::NameIndex>,
+    pub(crate) enumerators: Mutex<types::EnumeratorIndex>,
+    pub(crate) type_cache: Mutex<HashMap<u64, Arc<types::Type>>>,
+}
+
+impl std::fmt::Debug for DebugInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DebugInfo")
+            .field("path", &self.path)
+            .field("sections", &self.sections.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `open` kept of one ELF section header.
+#[derive(Debug, Clone)]
+pub(crate) struct SectionInfo {
+    pub(crate) name: String,
+    pub(crate) addr: u64,
+    pub(crate) size: u64,
+    /// Where the bytes are in the file (`None` for `SHT_NOBITS`).
+    pub(crate) file_range: Option<Range<usize>>,
+    pub(crate) alloc: bool,
+    pub(crate) compression: Option<object::CompressionFormat>,
+    pub(crate) uncompressed_size: u64,
+    /// The section's bytes once decompressed or relocated.
+    pub(crate) owned: OnceLock<std::result::Result<Vec<u8>, String>>,
+}
+
+/// Indexes into [`DebugInfo::sections`] of the DWARF sections.
+#[derive(Debug, Default)]
+struct DebugSections {
+    info: Option<usize>,
+    abbrev: Option<usize>,
+    str: Option<usize>,
+    line_str: Option<usize>,
+    str_offsets: Option<usize>,
+}
+
+/// The DWARF sections of a [`DebugInfo`], ready for gimli.
+#[derive(Clone, Copy)]
+pub(crate) struct Dw<'a> {
+    pub(crate) info: gimli::DebugInfo<R<'a>>,
+    pub(crate) abbrev: gimli::DebugAbbrev<R<'a>>,
+    pub(crate) str: gimli::DebugStr<R<'a>>,
+    pub(crate) line_str: gimli::DebugLineStr<R<'a>>,
+    pub(crate) str_offsets: gimli::DebugStrOffsets<R<'a>>,
+}
+
+impl DebugInfo {
+    /// Opens a kernel image with debug info.
+    ///
+    /// Fails with [`Error::Io`] if the file cannot be read, [`Error::BadFile`]
+    /// if it is not a 64-bit little-endian ELF file, and
+    /// [`Error::NoDebugInfo`] if it has no `.debug_info`.
+    pub fn open(path: &Path) -> Result<DebugInfo> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only and private. kpeek never writes through
+        // it; a file truncated under our feet can still fault, as with any
+        // mmap-based reader (gimli, addr2line, object all accept this).
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        Self::from_map(path, map)
+    }
+
+    fn from_map(path: &Path, map: Mmap) -> Result<DebugInfo> {
+        let bad = |what: String| Error::BadFile {
+            path: path.to_path_buf(),
+            what,
+        };
+        if map.len() < 4 || &map[..4] != b"\x7fELF" {
+            return Err(bad("not an ELF file".into()));
+        }
+        let elf = ElfFile64::<object::LittleEndian>::parse(&*map)
+            .map_err(|e| bad(format!("not a 64-bit little-endian ELF file: {e}")))?;
+        let endian = elf.endian();
+        let relocatable = elf.elf_header().e_type(endian) == object::elf::ET_REL;
+        let mut sections = Vec::new();
+        let mut debug = DebugSections::default();
+        for section in elf.sections() {
+            let name = section.name().unwrap_or("").to_string();
+            let header = section.elf_section_header();
+            let flags = header.sh_flags(endian);
+            // For a compressed section this is the compressed stream, after
+            // the `Elf64_Chdr`.
+            let compressed = section
+                .compressed_file_range()
+                .map_err(|e| bad(format!("section {name}: {e}")))?;
+            let (compression, uncompressed_size) =
+                if compressed.format == object::CompressionFormat::None {
+                    (None, section.size())
+                } else {
+                    (Some(compressed.format), compressed.uncompressed_size)
+                };
+            let file_range = usize::try_from(compressed.offset)
+                .ok()
+                .and_then(|start| {
+                    let len = usize::try_from(compressed.compressed_size).ok()?;
+                    let end = start.checked_add(len)?;
+                    (end <= map.len()).then_some(start..end)
+                })
+                .filter(|_| header.sh_type(endian) != object::elf::SHT_NOBITS);
+            let idx = sections.len();
+            match name.as_str() {
+                ".debug_info" => debug.info = Some(idx),
+                ".debug_abbrev" => debug.abbrev = Some(idx),
+                ".debug_str" => debug.str = Some(idx),
+                ".debug_line_str" => debug.line_str = Some(idx),
+                ".debug_str_offsets" => debug.str_offsets = Some(idx),
+                _ => {}
+            }
+            sections.push(SectionInfo {
+                name,
+                addr: section.address(),
+                size: section.size(),
+                file_range,
+                alloc: flags.0 & object::elf::SHF_ALLOC.0 != 0,
+                compression,
+                uncompressed_size,
+                owned: OnceLock::new(),
+            });
+        }
+        let build_id = match elf.build_id() {
+            Ok(Some(id)) => {
+                let start = id.as_ptr() as usize - map.as_ptr() as usize;
+                Some(start..start + id.len())
+            }
+            _ => None,
+        };
+        if debug.info.is_none() || debug.abbrev.is_none() {
+            return Err(Error::NoDebugInfo {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(DebugInfo {
+            path: path.to_path_buf(),
+            map,
+            sections,
+            debug,
+            build_id,
+            relocatable,
+            symbols: OnceLock::new(),
+            units: OnceLock::new(),
+            index: Mutex::new(types::NameIndex::default()),
+            enumerators: Mutex::new(types::EnumeratorIndex::default()),
+            type_cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The file this debug info was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The GNU build ID (`NT_GNU_BUILD_ID`), if the image has one.
+    pub fn build_id(&self) -> Option<&[u8]> {
+        self.build_id.clone().and_then(|r| self.map.get(r))
+    }
+
+    /// The ELF symbol (`.symtab`) of this name.
+    pub fn symbol(&self, name: &str) -> Option<Symbol> {
+        self.symbol_table().by_name(name)
+    }
+
+    /// The function or object symbol at or before `addr`, and how far past
+    /// its start `addr` is.
+    pub fn symbol_at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
+        self.symbol_table().at(addr)
+    }
+
+    /// Whether `name` is a per-CPU variable in x86_64's zero-based per-CPU
+    /// layout (every kernel before 6.15): `__per_cpu_start` is 0 and the
+    /// symbol lies in `[__per_cpu_start, __per_cpu_end)`.
+    pub fn is_percpu_symbol(&self, name: &str) -> bool {
+        self.symbol_table().is_percpu(name)
+    }
+
+    /// `len` bytes of an allocated section (`.rodata`, `.data`, …) at a link
+    /// address, or `None` if they are not all inside one section with file
+    /// contents.
+    pub fn section_data(&self, addr: LinkAddr, len: usize) -> Option<&[u8]> {
+        let addr = addr.get();
+        let end = addr.checked_add(len as u64)?;
+        let section = self.sections.iter().find(|s| {
+            s.alloc && s.addr != 0 && s.addr <= addr && end <= s.addr.saturating_add(s.size)
+        })?;
+        let data = self.section_bytes(section).ok()?;
+        let start = usize::try_from(addr - section.addr).ok()?;
+        data.get(start..start.checked_add(len)?)
+    }
+
+    pub(crate) fn symbol_table(&self) -> &symbols::SymbolTable {
+        self.symbols
+            .get_or_init(|| symbols::SymbolTable::parse(&self.map))
+    }
+
+    /// The bytes of a section: mapped, or decompressed/relocated once.
+    fn section_bytes<'a>(&'a self, section: &'a SectionInfo) -> Result<&'a [u8]> {
+        let raw = section
+            .file_range
+            .clone()
+            .and_then(|r| self.map.get(r))
+            .unwrap_or(&[]);
+        let needs_reloc = self.relocatable && section.name.starts_with(".debug_");
+        if section.compression.is_none() && !needs_reloc {
+            return Ok(raw);
+        }
+        let owned = section.owned.get_or_init(|| {
+            let mut data = match section.compression {
+                Some(format) => object::CompressedData {
+                    format,
+                    data: raw,
+                    uncompressed_size: section.uncompressed_size,
+                }
+                .decompress()
+                .map(|c| c.into_owned())
+                .map_err(|e| format!("{}: cannot decompress: {e}", section.name))?,
+                None => raw.to_vec(),
+            };
+            if needs_reloc {
+                relocate::apply(&self.map, &section.name, &mut data)?;
+            }
+            Ok(data)
+        });
+        owned.as_deref().map_err(|what| Error::BadFile {
+            path: self.path.clone(),
+            what: what.clone(),
+        })
+    }
+
+    fn debug_section(&self, idx: Option<usize>) -> Result<&[u8]> {
+        match idx.and_then(|i| self.sections.get(i)) {
+            Some(s) => self.section_bytes(s),
+            None => Ok(&[]),
+        }
+    }
+
+    /// The DWARF sections, for gimli.
+    pub(crate) fn dw(&self) -> Result<Dw<'_>> {
+        let s =
+            |idx| -> Result<R<'_>> { Ok(EndianSlice::new(self.debug_section(idx)?, LittleEndian)) };
+        Ok(Dw {
+            info: gimli::DebugInfo::from(s(self.debug.info)?),
+            abbrev: gimli::DebugAbbrev::from(s(self.debug.abbrev)?),
+            str: gimli::DebugStr::from(s(self.debug.str)?),
+            line_str: gimli::DebugLineStr::from(s(self.debug.line_str)?),
+            str_offsets: gimli::DebugStrOffsets::from(s(self.debug.str_offsets)?),
+        })
+    }
+
+    /// The compilation units, in `.debug_info` order (headers only).
+    pub(crate) fn units(&self) -> Result<&[types::UnitInfo]> {
+        let units = self
+            .units
+            .get_or_init(|| types::UnitInfo::list(self).map_err(|e| e.to_string()));
+        match units {
+            Ok(u) => Ok(u),
+            Err(what) => Err(Error::BadDwarf { what: what.clone() }),
+        }
+    }
+}
+
+/// Turns a gimli error into ours, saying where it happened.
+pub(crate) fn dwarf_err(e: gimli::Error, at: u64) -> Error {
+    Error::BadDwarf {
+        what: format!("{e} at .debug_info+{at:#x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("kpeek-dwarf-{}-{name}", std::process::id()));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn not_elf_is_a_clear_error() {
+        let path = temp_file("notelf", b"hello, this is not an ELF file");
+        let err = DebugInfo::open(&path).unwrap_err();
+        assert_eq!(err.code(), "bad_file");
+        assert!(err.to_string().contains("not an ELF file"), "{err}");
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn truncated_elf_is_a_clear_error() {
+        let mut bytes = b"\x7fELF\x02\x01\x01".to_vec();
+        bytes.resize(40, 0);
+        let path = temp_file("truncated", &bytes);
+        let err = DebugInfo::open(&path).unwrap_err();
+        assert_eq!(err.code(), "bad_file");
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn missing_file_is_io() {
+        let err = DebugInfo::open(Path::new("/nonexistent/kpeek/vmlinux")).unwrap_err();
+        assert_eq!(err.code(), "io");
+    }
+
+    #[test]
+    fn elf_without_dwarf_says_so() {
+        // This test binary itself may or may not carry DWARF; /bin/true from
+        // a distribution never does.
+        let path = Path::new("/bin/true");
+        if !path.exists() {
+            return;
+        }
+        match DebugInfo::open(path) {
+            Err(e) => {
+                assert_eq!(e.code(), "no_debug_info");
+                assert!(e.to_string().contains("linux-image-"), "{e}");
+            }
+            Ok(_) => eprintln!("/bin/true has debug info; skipping"),
+        }
+    }
+}

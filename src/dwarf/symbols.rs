@@ -1,0 +1,177 @@
+//! The ELF symbol table (`.symtab`) of a kernel image.
+
+use std::collections::HashMap;
+
+use object::read::elf::ElfFile64;
+use object::{Object, ObjectSymbol, SymbolKind};
+
+use crate::addr::LinkAddr;
+
+/// One ELF symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol {
+    /// The symbol's name.
+    pub name: String,
+    /// Its link-time address (before KASLR).
+    pub addr: LinkAddr,
+    /// Its size in bytes (0 when the symbol table does not say).
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: Box<str>,
+    addr: u64,
+    size: u64,
+}
+
+/// The symbols of one file, indexed by name and by address.
+#[derive(Debug, Default)]
+pub(crate) struct SymbolTable {
+    entries: Vec<Entry>,
+    by_name: HashMap<Box<str>, usize>,
+    /// Indexes of function and object symbols, sorted by address.
+    by_addr: Vec<usize>,
+    percpu: Option<(u64, u64)>,
+}
+
+impl SymbolTable {
+    /// Reads `.symtab` from an ELF image; an image without one (or one that
+    /// does not parse) gives an empty table.
+    pub(crate) fn parse(file: &[u8]) -> SymbolTable {
+        let Ok(elf) = ElfFile64::<object::LittleEndian>::parse(file) else {
+            return SymbolTable::default();
+        };
+        let mut table = SymbolTable::default();
+        for sym in elf.symbols() {
+            let Ok(name) = sym.name() else { continue };
+            if name.is_empty() {
+                continue;
+            }
+            let code_or_data =
+                matches!(sym.kind(), SymbolKind::Text | SymbolKind::Data) && !sym.is_undefined();
+            let idx = table.entries.len();
+            table.entries.push(Entry {
+                name: name.into(),
+                addr: sym.address(),
+                size: sym.size(),
+            });
+            // The first definition of a name wins (local symbols can repeat).
+            table.by_name.entry(name.into()).or_insert(idx);
+            if code_or_data {
+                table.by_addr.push(idx);
+            }
+        }
+        let entries = &table.entries;
+        table
+            .by_addr
+            .sort_by_key(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size)));
+        let addr = |name: &str| table.by_name.get(name).map(|&i| table.entries[i].addr);
+        table.percpu = match (addr("__per_cpu_start"), addr("__per_cpu_end")) {
+            (Some(0), Some(end)) => Some((0, end)),
+            _ => None,
+        };
+        table
+    }
+
+    fn symbol(&self, idx: usize) -> Symbol {
+        let e = &self.entries[idx];
+        Symbol {
+            name: e.name.to_string(),
+            addr: LinkAddr(e.addr),
+            size: e.size,
+        }
+    }
+
+    pub(crate) fn by_name(&self, name: &str) -> Option<Symbol> {
+        self.by_name.get(name).map(|&i| self.symbol(i))
+    }
+
+    /// The nearest function or object symbol at or before `addr`.
+    pub(crate) fn at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
+        let addr = addr.get();
+        let pos = self
+            .by_addr
+            .partition_point(|&i| self.entries[i].addr <= addr);
+        let idx = *self.by_addr.get(pos.checked_sub(1)?)?;
+        let start = self.entries[idx].addr;
+        // Among several symbols at the same address, prefer the first one
+        // (sorted largest first) that is not a zero-sized marker.
+        let first = self.by_addr[..pos].partition_point(|&i| self.entries[i].addr < start);
+        let best = self.by_addr[first..pos]
+            .iter()
+            .copied()
+            .find(|&i| self.entries[i].size != 0)
+            .unwrap_or(idx);
+        Some((self.symbol(best), addr - start))
+    }
+
+    pub(crate) fn is_percpu(&self, name: &str) -> bool {
+        let Some((start, end)) = self.percpu else {
+            return false;
+        };
+        match self.by_name.get(name) {
+            Some(&i) => {
+                let a = self.entries[i].addr;
+                start <= a && a < end
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(syms: &[(&str, u64, u64)]) -> SymbolTable {
+        let mut t = SymbolTable::default();
+        for &(name, addr, size) in syms {
+            let idx = t.entries.len();
+            t.entries.push(Entry {
+                name: name.into(),
+                addr,
+                size,
+            });
+            t.by_name.entry(name.into()).or_insert(idx);
+            t.by_addr.push(idx);
+        }
+        let entries = &t.entries;
+        t.by_addr
+            .sort_by_key(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size)));
+        t
+    }
+
+    #[test]
+    fn nearest_preceding_symbol() {
+        let t = table(&[("a", 0x1000, 0x10), ("b", 0x1010, 0x20), ("c", 0x2000, 0)]);
+        let (s, off) = t.at(LinkAddr(0x1018)).unwrap();
+        assert_eq!((s.name.as_str(), off), ("b", 8));
+        assert_eq!(t.at(LinkAddr(0x1000)).unwrap().0.name, "a");
+        assert!(t.at(LinkAddr(0xfff)).is_none());
+        assert_eq!(
+            t.at(LinkAddr(0x3000)).unwrap(),
+            (t.by_name("c").unwrap(), 0x1000)
+        );
+    }
+
+    #[test]
+    fn sized_symbol_wins_over_marker_at_same_address() {
+        let t = table(&[("_stext", 0x1000, 0), ("startup_64", 0x1000, 0x40)]);
+        assert_eq!(t.at(LinkAddr(0x1004)).unwrap().0.name, "startup_64");
+    }
+
+    #[test]
+    fn percpu_range() {
+        let mut t = table(&[
+            ("__per_cpu_start", 0, 0),
+            ("runqueues", 0x2000, 0x1000),
+            ("__per_cpu_end", 0x30000, 0),
+            ("jiffies", 0xffff_ffff_8200_0000, 8),
+        ]);
+        t.percpu = Some((0, 0x30000));
+        assert!(t.is_percpu("runqueues"));
+        assert!(!t.is_percpu("jiffies"));
+        assert!(!t.is_percpu("nonexistent"));
+    }
+}

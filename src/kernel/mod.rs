@@ -1,0 +1,8 @@
+//! The kernel model: a [`program::Program`] (memory + debug info + KASLR)
+//! and what lives in it: tasks, lists, CPUs.
+
+pub mod program;
+pub mod task;
+
+pub use program::{OpenOptions, Program};
+pub use task::{for_each_task, list_for_each, Task, TaskList, Warning};

@@ -1,0 +1,159 @@
+//! A `Program`: a dumped kernel's memory, its debug info, where it was
+//! loaded, and facts derived once and cached.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::addr::{LinkAddr, VirtAddr};
+use crate::dump::{Dump, Reader};
+use crate::dwarf::DebugInfo;
+use crate::memory::kaslr::{locate, Clues, ImageFacts, Located};
+use crate::memory::x86_64::KernelSpace;
+use crate::{Error, Result};
+
+/// How to open a program.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Use this KASLR offset instead of discovering it.
+    pub kaslr_offset: Option<u64>,
+    /// Pretend the dump has no VMCOREINFO (to test discovery).
+    pub ignore_vmcoreinfo: bool,
+}
+
+/// A kernel to look at: memory + debug info + KASLR.
+pub struct Program {
+    /// The debug info of the vmlinux.
+    pub debug: DebugInfo,
+    /// The dump.
+    pub dump: Arc<Dump>,
+    /// Kernel virtual memory.
+    pub space: KernelSpace<Arc<Dump>>,
+    /// Where the kernel was and how that was found.
+    pub located: Located,
+    /// The vmlinux's banner (it matched the dump's).
+    pub banner: String,
+}
+
+impl Program {
+    /// Open a dump with its vmlinux, find the kernel in it and check that
+    /// the vmlinux is the kernel that was dumped.
+    pub fn open(vmlinux: &Path, core: &Path, options: &OpenOptions) -> Result<Program> {
+        let debug = DebugInfo::open(vmlinux)?;
+        let dump = Arc::new(Dump::open(core)?);
+        Program::from_parts(debug, dump, options)
+    }
+
+    /// Assemble a program from an opened vmlinux and dump.
+    pub fn from_parts(debug: DebugInfo, dump: Arc<Dump>, options: &OpenOptions) -> Result<Program> {
+        let facts = ImageFacts::gather(
+            |name| debug.symbol(name).map(|s| s.addr.get()),
+            |addr, len| {
+                // linux_banner may sit close to the end of .rodata: try shorter reads.
+                [len, 256, 128]
+                    .into_iter()
+                    .find_map(|l| debug.section_data(LinkAddr(addr), l).map(<[u8]>::to_vec))
+            },
+        )?;
+        if let (Some(want), Some(have)) = (
+            dump.vmcoreinfo().and_then(|v| v.build_id()),
+            debug.build_id().map(<[u8]>::to_vec),
+        ) {
+            if !have.starts_with(&want) && !want.starts_with(&have) {
+                return Err(Error::Mismatch(format!(
+                    "the vmlinux does not match the dump: build-id {} in the vmlinux, {} in the dump's VMCOREINFO",
+                    hex(&have),
+                    hex(&want)
+                )));
+            }
+        }
+        let virtual_loads = match &dump.reader {
+            Reader::Elf(e) => e.virtual_loads().to_vec(),
+            Reader::Kdump(_) => Vec::new(),
+        };
+        let clues = Clues {
+            notes: dump.notes(),
+            virtual_loads: &virtual_loads,
+            kaslr_override: options.kaslr_offset,
+            ignore_vmcoreinfo: options.ignore_vmcoreinfo,
+        };
+        let located = locate(&*dump, &facts, &clues)?;
+        let space = KernelSpace::new(dump.clone(), located.layout);
+        let banner = String::from_utf8_lossy(&facts.banner)
+            .trim_end_matches(['\0', '\n'])
+            .to_owned();
+        Ok(Program {
+            debug,
+            dump,
+            space,
+            located,
+            banner,
+        })
+    }
+
+    /// The run-time address of a global symbol (per-CPU symbols are offsets, see [`Program::per_cpu`]).
+    pub fn symbol(&self, name: &str) -> Result<VirtAddr> {
+        let sym = self
+            .debug
+            .symbol(name)
+            .ok_or_else(|| Error::Kaslr(format!("the vmlinux has no symbol {name}")))?;
+        Ok(sym.addr.relocate(self.located.layout.kaslr_offset))
+    }
+
+    /// `per_cpu_ptr(&name, cpu)`: the address of CPU `cpu`'s copy.
+    pub fn per_cpu(&self, name: &str, cpu: u32) -> Result<VirtAddr> {
+        let sym = self
+            .debug
+            .symbol(name)
+            .ok_or_else(|| Error::Kaslr(format!("the vmlinux has no symbol {name}")))?;
+        // Before 6.15, x86_64 per-CPU symbols are zero-based offsets: no KASLR.
+        let base = if self.debug.is_percpu_symbol(name) {
+            sym.addr.get()
+        } else {
+            sym.addr.relocate(self.located.layout.kaslr_offset).get()
+        };
+        let offsets = self.symbol("__per_cpu_offset")?;
+        let off = self
+            .space
+            .read_u64(VirtAddr(offsets.get() + 8 * u64::from(cpu)))?;
+        Ok(VirtAddr(base.wrapping_add(off)))
+    }
+
+    /// Read kernel memory.
+    pub fn read(&self, addr: VirtAddr, buf: &mut [u8]) -> Result<()> {
+        self.space.read(addr, buf)
+    }
+
+    /// Read `len` bytes of kernel memory.
+    pub fn read_vec(&self, addr: VirtAddr, len: usize) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        self.space.read(addr, &mut v)?;
+        Ok(v)
+    }
+
+    /// Read a u64.
+    pub fn read_u64(&self, addr: VirtAddr) -> Result<u64> {
+        self.space.read_u64(addr)
+    }
+
+    /// Read a u32.
+    pub fn read_u32(&self, addr: VirtAddr) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.space.read(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Possible CPUs: those with a per-CPU area (`__per_cpu_offset[cpu]` set
+    /// and distinct), up to `nr_cpu_ids`.
+    pub fn cpus(&self) -> Result<Vec<u32>> {
+        let nr = self
+            .symbol("nr_cpu_ids")
+            .and_then(|a| self.read_u32(a))
+            .unwrap_or(1)
+            .clamp(1, 8192);
+        Ok((0..nr).collect())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,467 @@
+//! Tasks: `for_each_process`, `for_each_thread`, the per-CPU idle tasks,
+//! and what `/proc/PID/stat` would say about each.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::program::Program;
+use crate::addr::VirtAddr;
+use crate::Result;
+
+/// `PF_KTHREAD`: the task is a kernel thread (stable since 2.6.27).
+pub const PF_KTHREAD: u32 = 0x0020_0000;
+/// No list in a kernel is this long; past it a walk stops with a warning.
+const LIST_CAP: usize = 1 << 22;
+
+/// Something wrong found on the way; the walk went on where it could.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable identifier: `bad_list`, `list_cycle`, `unreadable_task`, ...
+    pub code: &'static str,
+    /// What happened.
+    pub message: String,
+    /// Where.
+    pub address: Option<VirtAddr>,
+}
+
+impl Warning {
+    fn new(code: &'static str, message: String, address: Option<VirtAddr>) -> Warning {
+        Warning {
+            code,
+            message,
+            address,
+        }
+    }
+}
+
+/// `list_for_each_entry`: the entries of a circular `list_head` list, each
+/// as the address of its `list_head` (subtract the member offset for
+/// `container_of`). Checks `next->prev == cur`, stops at cycles, unreadable
+/// links and `LIST_CAP` entries, with a warning naming the bad link.
+pub fn list_for_each(prog: &Program, head: VirtAddr) -> (Vec<VirtAddr>, Option<Warning>) {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cur = head;
+    loop {
+        let next = match prog.read_u64(cur) {
+            Ok(n) => VirtAddr(n),
+            Err(e) => {
+                let w = Warning::new(
+                    "bad_list",
+                    format!("list at {head}: cannot follow {cur}->next: {e}"),
+                    Some(cur),
+                );
+                return (out, Some(w));
+            }
+        };
+        if next == head {
+            return (out, None);
+        }
+        match prog.read_u64(VirtAddr(next.0.wrapping_add(8))) {
+            Ok(prev) if prev == cur.0 => {}
+            Ok(prev) => {
+                let w = Warning::new(
+                    "bad_list",
+                    format!("list at {head}: {cur}->next is {next}, but its prev is {prev:#x}"),
+                    Some(next),
+                );
+                return (out, Some(w));
+            }
+            Err(e) => {
+                let w = Warning::new(
+                    "bad_list",
+                    format!("list at {head}: {cur}->next is {next}, unreadable: {e}"),
+                    Some(next),
+                );
+                return (out, Some(w));
+            }
+        }
+        if !seen.insert(next) || out.len() >= LIST_CAP {
+            let w = Warning::new(
+                "list_cycle",
+                format!("list at {head} loops back to {next} without reaching its head"),
+                Some(next),
+            );
+            return (out, Some(w));
+        }
+        out.push(next);
+        cur = next;
+    }
+}
+
+/// The offsets this module needs, resolved once from the DWARF.
+#[derive(Clone, Debug)]
+struct Layout {
+    tasks: u64,
+    pid: u64,
+    tgid: u64,
+    comm: u64,
+    flags: u64,
+    state: (u64, u64),
+    exit_state: u64,
+    real_parent: u64,
+    stack: u64,
+    mm: u64,
+    signal: u64,
+    real_cred: u64,
+    cpu: Option<u64>,
+    on_cpu: Option<u64>,
+    /// `signal->thread_head` + `task->thread_node` (3.14+), else `thread_group`.
+    threads: Threads,
+    signal_nr_threads: u64,
+    cred_uid: u64,
+    cred_euid: u64,
+    rq_curr: u64,
+    rq_idle: u64,
+    /// The span of task_struct read per task.
+    span: (u64, u64),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Threads {
+    ThreadHead { signal_head: u64, node: u64 },
+    ThreadGroup { node: u64 },
+}
+
+impl Layout {
+    fn resolve(prog: &Program) -> Result<Layout> {
+        let d = &prog.debug;
+        let off = |ty: &str, m: &str| d.member(ty, m).map(|m| m.offset);
+        // __state since 5.14 (2f064a59a11f), state before.
+        let state = d
+            .member("task_struct", "__state")
+            .or_else(|_| d.member("task_struct", "state"))?;
+        // task_cpu(): thread_info.cpu (5.16+ with THREAD_INFO_IN_TASK), else task->cpu.
+        let cpu = off("task_struct", "thread_info.cpu")
+            .or_else(|_| off("task_struct", "cpu"))
+            .ok();
+        let threads = match (
+            off("signal_struct", "thread_head"),
+            off("task_struct", "thread_node"),
+        ) {
+            (Ok(signal_head), Ok(node)) => Threads::ThreadHead { signal_head, node },
+            _ => Threads::ThreadGroup {
+                node: off("task_struct", "thread_group")?,
+            },
+        };
+        let mut l = Layout {
+            tasks: off("task_struct", "tasks")?,
+            pid: off("task_struct", "pid")?,
+            tgid: off("task_struct", "tgid")?,
+            comm: off("task_struct", "comm")?,
+            flags: off("task_struct", "flags")?,
+            state: (state.offset, state.size),
+            exit_state: off("task_struct", "exit_state")?,
+            real_parent: off("task_struct", "real_parent")?,
+            stack: off("task_struct", "stack")?,
+            mm: off("task_struct", "mm")?,
+            signal: off("task_struct", "signal")?,
+            real_cred: off("task_struct", "real_cred")?,
+            cpu,
+            on_cpu: off("task_struct", "on_cpu").ok(),
+            threads,
+            signal_nr_threads: off("signal_struct", "nr_threads")?,
+            cred_uid: off("cred", "uid")?,
+            cred_euid: off("cred", "euid")?,
+            rq_curr: off("rq", "curr")?,
+            rq_idle: off("rq", "idle")?,
+            span: (0, 0),
+        };
+        let fields = [
+            l.tasks,
+            l.pid,
+            l.tgid,
+            l.comm,
+            l.flags,
+            l.state.0,
+            l.exit_state,
+            l.real_parent,
+            l.stack,
+            l.mm,
+            l.signal,
+            l.real_cred,
+        ];
+        let mut lo = *fields.iter().min().unwrap_or(&0);
+        let mut hi = fields.iter().max().unwrap_or(&0) + 16;
+        for o in [l.cpu, l.on_cpu].into_iter().flatten() {
+            lo = lo.min(o);
+            hi = hi.max(o + 8);
+        }
+        {
+            let (Threads::ThreadHead { node, .. } | Threads::ThreadGroup { node }) = l.threads;
+            lo = lo.min(node);
+            hi = hi.max(node + 16);
+        }
+        l.span = (lo, hi);
+        Ok(l)
+    }
+}
+
+/// One task as kpeek saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Task {
+    /// The thread id (`task->pid`).
+    pub pid: i32,
+    /// The process id (`task->tgid`).
+    pub tgid: i32,
+    /// `real_parent->tgid` (0 for pid 0 and for children of pid 0).
+    pub ppid: i32,
+    /// `task->comm`.
+    pub comm: String,
+    /// The state letter `/proc/PID/stat` shows (R S D T t X Z P I).
+    pub state: char,
+    /// `PF_KTHREAD`.
+    pub kthread: bool,
+    /// The `task_struct`.
+    pub task: VirtAddr,
+    /// `task->stack`: the kernel stack.
+    pub stack: VirtAddr,
+    /// `task_cpu()`.
+    pub cpu: Option<u32>,
+    /// `task->on_cpu`: the task is on a CPU right now.
+    pub on_cpu: bool,
+    /// The task is its CPU's `rq->curr`.
+    pub current: bool,
+    /// A per-CPU idle task (`swapper/N`).
+    pub idle: bool,
+    /// Threads in its thread group (`signal->nr_threads`).
+    pub nr_threads: Option<u32>,
+    /// Real user id.
+    pub uid: Option<u32>,
+    /// Effective user id.
+    pub euid: Option<u32>,
+    /// `task->flags`.
+    pub flags: u32,
+    /// `task->mm` (0 for kernel threads and exited tasks).
+    #[serde(skip)]
+    pub mm: u64,
+    #[serde(skip)]
+    real_parent: u64,
+}
+
+/// Every task, in `do_each_thread` order: each process followed by its
+/// other threads, `swapper/0` (init_task) first, then the other CPUs' idle
+/// tasks at the end.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TaskList {
+    /// The tasks.
+    pub tasks: Vec<Task>,
+    /// What went wrong on the way.
+    pub warnings: Vec<Warning>,
+}
+
+/// `task_state_to_char()`.
+pub fn task_state_to_char(state: u32, exit_state: u32) -> char {
+    const TASK_REPORT: u32 = 0x7f;
+    const TASK_IDLE: u32 = 0x402;
+    const TASK_RTLOCK_WAIT: u32 = 0x1000;
+    const TASK_FROZEN: u32 = 0x8000;
+    let mut s = (state | exit_state) & TASK_REPORT;
+    if state & TASK_IDLE == TASK_IDLE {
+        s = TASK_REPORT + 1;
+    }
+    if state & (TASK_RTLOCK_WAIT | TASK_FROZEN) != 0 {
+        s = 2;
+    }
+    let index = (32 - s.leading_zeros()) as usize;
+    b"RSDTtXZPI".get(index).map_or('?', |&c| c as char)
+}
+
+fn le(b: &[u8], off: u64, size: u64) -> u64 {
+    let off = off as usize;
+    let mut v = [0u8; 8];
+    let n = (size as usize).min(8);
+    if let Some(src) = b.get(off..off + n) {
+        v[..n].copy_from_slice(src);
+    }
+    u64::from_le_bytes(v)
+}
+
+/// Walk every task of the kernel.
+pub fn for_each_task(prog: &Program) -> Result<TaskList> {
+    let l = Layout::resolve(prog)?;
+    let mut list = TaskList::default();
+    let init_task = prog.symbol("init_task")?;
+
+    // Processes: init_task, then init_task.tasks.
+    let (entries, warning) = list_for_each(prog, VirtAddr(init_task.0 + l.tasks));
+    list.warnings.extend(warning);
+    let mut leaders = vec![init_task];
+    leaders.extend(entries.iter().map(|e| VirtAddr(e.0 - l.tasks)));
+
+    for leader in leaders {
+        let Some(first) = read_task(prog, &l, leader, &mut list.warnings) else {
+            continue;
+        };
+        let threads = threads_of(prog, &l, &first, &mut list.warnings);
+        list.tasks.push(first);
+        for t in threads {
+            if let Some(task) = read_task(prog, &l, t, &mut list.warnings) {
+                list.tasks.push(task);
+            }
+        }
+    }
+
+    // The per-CPU idle tasks: init_task is CPU 0's; the others are only in the runqueues.
+    let mut currents = HashSet::new();
+    let mut idle_tasks = Vec::new();
+    for cpu in prog.cpus()? {
+        let Ok(rq) = prog.per_cpu("runqueues", cpu) else {
+            break;
+        };
+        if let Ok(curr) = prog.read_u64(VirtAddr(rq.0 + l.rq_curr)) {
+            currents.insert(curr);
+        }
+        match prog.read_u64(VirtAddr(rq.0 + l.rq_idle)) {
+            Ok(idle) if idle != 0 && idle != init_task.0 => idle_tasks.push(VirtAddr(idle)),
+            _ => {}
+        }
+    }
+    for idle in idle_tasks {
+        if let Some(mut task) = read_task(prog, &l, idle, &mut list.warnings) {
+            task.idle = true;
+            list.tasks.push(task);
+        }
+    }
+    if let Some(t) = list.tasks.first_mut() {
+        t.idle = true;
+    }
+
+    // ppid = real_parent->tgid, mostly from what was already read.
+    let tgid_of: HashMap<u64, i32> = list.tasks.iter().map(|t| (t.task.0, t.tgid)).collect();
+    for t in &mut list.tasks {
+        t.current = currents.contains(&t.task.0);
+        t.ppid = if t.pid == 0 {
+            0
+        } else {
+            match tgid_of.get(&t.real_parent) {
+                Some(&tgid) => tgid,
+                None => prog
+                    .read_u32(VirtAddr(t.real_parent + l.tgid))
+                    .map_or(-1, |v| v as i32),
+            }
+        };
+    }
+    Ok(list)
+}
+
+fn threads_of(
+    prog: &Program,
+    l: &Layout,
+    leader: &Task,
+    warnings: &mut Vec<Warning>,
+) -> Vec<VirtAddr> {
+    let (entries, warning, node) = match l.threads {
+        Threads::ThreadHead { signal_head, node } => {
+            let Ok(signal) = prog.read_u64(VirtAddr(leader.task.0 + l.signal)) else {
+                warnings.push(Warning::new(
+                    "unreadable_task",
+                    format!("task {}: signal unreadable", leader.task),
+                    Some(leader.task),
+                ));
+                return Vec::new();
+            };
+            if signal == 0 {
+                return Vec::new();
+            }
+            let (e, w) = list_for_each(prog, VirtAddr(signal + signal_head));
+            (e, w, node)
+        }
+        Threads::ThreadGroup { node } => {
+            let (e, w) = list_for_each(prog, VirtAddr(leader.task.0 + node));
+            (e, w, node)
+        }
+    };
+    warnings.extend(warning);
+    entries
+        .into_iter()
+        .map(|e| VirtAddr(e.0 - node))
+        .filter(|&t| t != leader.task)
+        .collect()
+}
+
+fn read_task(
+    prog: &Program,
+    l: &Layout,
+    addr: VirtAddr,
+    warnings: &mut Vec<Warning>,
+) -> Option<Task> {
+    let (lo, hi) = l.span;
+    let b = match prog.read_vec(VirtAddr(addr.0 + lo), (hi - lo) as usize) {
+        Ok(b) => b,
+        Err(e) => {
+            warnings.push(Warning::new(
+                "unreadable_task",
+                format!("task_struct at {addr}: {e}"),
+                Some(addr),
+            ));
+            return None;
+        }
+    };
+    let f = |off: u64, size: u64| le(&b, off - lo, size);
+    let comm_at = (l.comm - lo) as usize;
+    let comm_bytes = b.get(comm_at..comm_at + 16).unwrap_or(&[]);
+    let comm_len = comm_bytes
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(comm_bytes.len());
+    let flags = f(l.flags, 4) as u32;
+    let mm = f(l.mm, 8);
+    let signal = f(l.signal, 8);
+    let cred = f(l.real_cred, 8);
+    let nr_threads = (signal != 0)
+        .then(|| prog.read_u32(VirtAddr(signal + l.signal_nr_threads)).ok())
+        .flatten();
+    let (uid, euid) = if cred != 0 {
+        (
+            prog.read_u32(VirtAddr(cred + l.cred_uid)).ok(),
+            prog.read_u32(VirtAddr(cred + l.cred_euid)).ok(),
+        )
+    } else {
+        (None, None)
+    };
+    Some(Task {
+        pid: f(l.pid, 4) as i32,
+        tgid: f(l.tgid, 4) as i32,
+        ppid: 0,
+        comm: String::from_utf8_lossy(&comm_bytes[..comm_len]).into_owned(),
+        state: task_state_to_char(
+            f(l.state.0, l.state.1.min(4)) as u32,
+            f(l.exit_state, 4) as u32,
+        ),
+        kthread: flags & PF_KTHREAD != 0,
+        task: addr,
+        stack: VirtAddr(f(l.stack, 8)),
+        cpu: l.cpu.map(|o| f(o, 4) as u32),
+        on_cpu: l.on_cpu.is_some_and(|o| f(o, 4) != 0),
+        current: false,
+        idle: false,
+        nr_threads,
+        uid,
+        euid,
+        flags,
+        mm,
+        real_parent: f(l.real_parent, 8),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_letters_follow_task_state_index() {
+        assert_eq!(task_state_to_char(0, 0), 'R');
+        assert_eq!(task_state_to_char(1, 0), 'S');
+        assert_eq!(task_state_to_char(2, 0), 'D');
+        assert_eq!(task_state_to_char(0x100 | 4, 0), 'T'); // TASK_STOPPED = WAKEKILL | __TASK_STOPPED
+        assert_eq!(task_state_to_char(8, 0), 't');
+        assert_eq!(task_state_to_char(0x80, 0x10), 'X');
+        assert_eq!(task_state_to_char(0x80, 0x20), 'Z');
+        assert_eq!(task_state_to_char(0x40, 0), 'P');
+        assert_eq!(task_state_to_char(0x402, 0), 'I');
+        assert_eq!(task_state_to_char(0x102, 0), 'D'); // TASK_KILLABLE
+        assert_eq!(task_state_to_char(0x1000, 0), 'D'); // RTLOCK_WAIT
+    }
+}

@@ -1,0 +1,7 @@
+//! Human output: text renderings of the library's data.
+//!
+//! Renderers write to a `&mut impl std::io::Write` they are handed; they
+//! never print on their own.
+
+pub mod pahole;
+pub mod ps;

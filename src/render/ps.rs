@@ -1,0 +1,104 @@
+//! Task listings: kpeek's own `ps` table, the kernel's `lx-ps`, and the
+//! kernel books' `thrd_showall`.
+
+use std::io::{self, Write};
+
+use crate::kernel::{Task, TaskList};
+
+/// `comm`, or `[comm]` for a kernel thread.
+fn name(t: &Task) -> String {
+    if t.kthread {
+        format!("[{}]", t.comm)
+    } else {
+        t.comm.clone()
+    }
+}
+
+/// init_task (swapper/0) and every task on the task lists: what
+/// `do_each_thread` and `lx-ps` see. The other CPUs' idle tasks are only in
+/// the runqueues.
+fn swapper0_and_threads(list: &TaskList) -> impl Iterator<Item = &Task> {
+    list.tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| *i == 0 || !t.idle)
+        .map(|(_, t)| t)
+}
+
+/// kpeek's table: one row per process (or per thread with `threads`),
+/// `>` marking the tasks that were running on a CPU.
+pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result<()> {
+    if threads {
+        writeln!(
+            out,
+            "     PID      TID     PPID CPU  TASK                ST  NTHR   UID  COMM"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "     PID     PPID CPU  TASK                ST  NTHR   UID  COMM"
+        )?;
+    }
+    for t in tasks {
+        let mark = if t.current { '>' } else { ' ' };
+        let cpu = t.cpu.map_or("-".to_owned(), |c| c.to_string());
+        let nthr = t.nr_threads.map_or("-".to_owned(), |n| n.to_string());
+        let uid = t.uid.map_or("-".to_owned(), |u| u.to_string());
+        if threads {
+            write!(out, "{mark}{:>7} {:>8} {:>8}", t.tgid, t.pid, t.ppid)?;
+        } else {
+            write!(out, "{mark}{:>7} {:>8}", t.tgid, t.ppid)?;
+        }
+        writeln!(
+            out,
+            " {cpu:>3}  {:#018x}  {}  {nthr:>4} {uid:>5}  {}",
+            t.task.0,
+            t.state,
+            name(t)
+        )?;
+    }
+    Ok(())
+}
+
+/// Exactly what the kernel's own `lx-ps` (scripts/gdb/linux/tasks.py)
+/// prints: every thread of `task_lists()`, swapper/0 the only idle task.
+pub fn lx_ps(out: &mut impl Write, list: &TaskList) -> io::Result<()> {
+    writeln!(out, "{:>10} {:>12} {:>7}", "TASK", "PID", "COMM")?;
+    for t in swapper0_and_threads(list) {
+        writeln!(out, "{:#x} {:^5} {}", t.task.0, t.pid.to_string(), t.comm)?;
+    }
+    Ok(())
+}
+
+/// The kernel books' `thrd_showall` listing (`do_each_thread`): TGID, PID,
+/// task_struct and kernel-stack addresses, the name (kernel threads in
+/// brackets), the thread count on the main thread of a multi-threaded
+/// process, and the total.
+pub fn thrd_showall(out: &mut impl Write, list: &TaskList) -> io::Result<()> {
+    let rule = "-".repeat(90);
+    writeln!(out, "{rule}")?;
+    writeln!(
+        out,
+        "    TGID      PID         current        stack-start         Thread Name      MT? # thrds"
+    )?;
+    writeln!(out, "{rule}")?;
+    let mut total = 0;
+    for t in swapper0_and_threads(list) {
+        write!(
+            out,
+            "{:>8} {:>8}  {:#018x} {:#018x}",
+            t.tgid, t.pid, t.task.0, t.stack.0
+        )?;
+        if t.kthread {
+            write!(out, " [{:>16}]", t.comm)?;
+        } else {
+            write!(out, "  {:>16} ", t.comm)?;
+        }
+        match t.nr_threads {
+            Some(n) if !t.kthread && t.pid == t.tgid && n > 1 => writeln!(out, " {n:>3}")?,
+            _ => writeln!(out)?,
+        }
+        total += 1;
+    }
+    writeln!(out, "total # of threads on the system: {total}")
+}

@@ -1,0 +1,264 @@
+//! `kpeek ps` against oracles kpeek did not write: the guest's own
+//! `/proc/*/task/*` recorded just before each dump, and drgn's listing.
+//!
+//! Rules (documented in docs/TESTING.md):
+//! - every task the guest listed is found with the same pid, tgid, ppid,
+//!   kernel-thread flag and comm (a kworker's `/proc` name carries a
+//!   `-workqueue` suffix and is longer than `task->comm`: the truth must
+//!   start with kpeek's comm);
+//! - extra tasks in the dump may only be idle tasks (not in `/proc`), the
+//!   truth recorder's shell (alive in the kdump: it triggered the panic) and
+//!   at most a few kernel threads started between the listing and the dump;
+//! - states are identical for every user task and for at least 90% of the
+//!   kernel threads (a kworker may wake between the listing and the dump).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::Fixture;
+use kpeek::kernel::{for_each_task, OpenOptions, Program, Task};
+
+fn check(
+    fixture: &Fixture,
+    boot_name: &str,
+    path: &std::path::Path,
+    options: &OpenOptions,
+) -> usize {
+    let boot = fixture.boot(boot_name);
+    let truth = boot.truth();
+    let prog = Program::open(&fixture.vmlinux(), path, options)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let list = for_each_task(&prog).expect("walk");
+    let what = format!(
+        "{}/{boot_name}/{}",
+        fixture.name,
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("")
+    );
+    assert!(list.warnings.is_empty(), "{what}: {:?}", list.warnings);
+    let by_pid: HashMap<i32, &Task> = list
+        .tasks
+        .iter()
+        .filter(|t| t.pid != 0)
+        .map(|t| (t.pid, t))
+        .collect();
+
+    let (mut kthread_states, mut kthread_same) = (0, 0);
+    for want in &truth.tasks {
+        let got = by_pid
+            .get(&(want.tid as i32))
+            .unwrap_or_else(|| panic!("{what}: missing pid {} {}", want.tid, want.comm));
+        assert_eq!(got.tgid as i64, want.tgid, "{what}: tgid of {}", want.tid);
+        assert_eq!(got.ppid as i64, want.ppid(), "{what}: ppid of {}", want.tid);
+        assert_eq!(
+            got.kthread,
+            want.is_kthread(),
+            "{what}: kthread flag of {}",
+            want.tid
+        );
+        if want.is_kthread() {
+            assert!(
+                want.comm.starts_with(&got.comm),
+                "{what}: comm of {}: {:?} vs {:?}",
+                want.tid,
+                got.comm,
+                want.comm
+            );
+            kthread_states += 1;
+            kthread_same += usize::from(got.state == want.state());
+        } else {
+            assert_eq!(got.comm, want.comm, "{what}: comm of {}", want.tid);
+            assert_eq!(
+                got.state,
+                want.state(),
+                "{what}: state of {} {}",
+                want.tid,
+                want.comm
+            );
+        }
+    }
+    assert!(
+        kthread_same * 10 >= kthread_states * 9,
+        "{what}: {kthread_same}/{kthread_states} kernel-thread states"
+    );
+
+    let truth_pids: Vec<i64> = truth.tasks.iter().map(|t| t.tid).collect();
+    let extra: Vec<&Task> = list
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.pid != 0
+                && !truth_pids.contains(&(t.pid as i64))
+                && !truth.capturers.contains(&(t.pid as i64))
+        })
+        .collect();
+    assert!(
+        extra.iter().all(|t| t.kthread) && extra.len() <= 3,
+        "{what}: unexpected tasks {extra:#?}"
+    );
+    // One idle task per CPU.
+    let idle = list.tasks.iter().filter(|t| t.pid == 0).count();
+    assert_eq!(idle, 2, "{what}: idle tasks");
+    truth.tasks.len()
+}
+
+#[test]
+fn every_dump_lists_exactly_the_guests_tasks() {
+    let mut checked = 0;
+    for fixture in Fixture::all() {
+        for boot in fixture.boot_names() {
+            for (path, _) in fixture.boot(&boot).dumps() {
+                checked += check(&fixture, &boot, &path, &OpenOptions::default());
+            }
+        }
+    }
+    assert!(checked > 12 * 340, "{checked} tasks checked");
+}
+
+#[test]
+fn the_same_without_vmcoreinfo() {
+    for fixture in Fixture::all() {
+        for (path, format) in fixture.boot("qemu-vmcoreinfo").dumps() {
+            if format.starts_with("qemu-elf") {
+                check(
+                    &fixture,
+                    "qemu-vmcoreinfo",
+                    &path,
+                    &OpenOptions {
+                        ignore_vmcoreinfo: true,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn equals_drgns_listing() {
+    let mut compared = 0;
+    for fixture in Fixture::all() {
+        for (boot, file) in [
+            ("qemu-vmcoreinfo", "vmcore.elf"),
+            ("qemu-vmcoreinfo", "vmcore-paging.elf"),
+            ("qemu-vmcoreinfo", "vmcore.kdump-zlib.flat"),
+            ("kdump", "vmcore.kdump"),
+        ] {
+            let oracle = fixture.oracle_path(&format!("drgn/{boot}-{file}.json"));
+            let drgn: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&oracle).expect("oracle"))
+                    .expect("json");
+            if drgn.get("error").is_some() {
+                // drgn could not open this dump at all (recorded at build time).
+                continue;
+            }
+            let prog = Program::open(
+                &fixture.vmlinux(),
+                &fixture.boot(boot).dir.join(file),
+                &OpenOptions::default(),
+            )
+            .expect("open");
+            let ours = for_each_task(&prog).expect("walk");
+            let key = |pid: i64, comm: &str| (pid, comm.to_owned());
+            let mine: HashMap<(i64, String), &Task> = ours
+                .tasks
+                .iter()
+                .map(|t| (key(t.pid as i64, &t.comm), t))
+                .collect();
+            let theirs = drgn["tasks"].as_array().expect("tasks");
+            assert_eq!(
+                theirs.len(),
+                ours.tasks.len(),
+                "{}/{boot}/{file}: task count",
+                fixture.name
+            );
+            for d in theirs {
+                let comm = d["comm"].as_str().expect("comm");
+                let t = mine
+                    .get(&key(d["pid"].as_i64().expect("pid"), comm))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}/{boot}/{file}: drgn has {d}, kpeek does not",
+                            fixture.name
+                        )
+                    });
+                assert_eq!(t.tgid as i64, d["tgid"].as_i64().expect("tgid"), "{d}");
+                assert_eq!(
+                    t.state.to_string(),
+                    d["state"].as_str().expect("state"),
+                    "{d}"
+                );
+                assert_eq!(t.kthread, d["kthread"].as_bool().expect("kthread"), "{d}");
+                assert_eq!(
+                    format!("{:#x}", t.task.0),
+                    d["task"].as_str().expect("task"),
+                    "{d}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 1500, "{compared} tasks compared with drgn");
+}
+
+#[test]
+fn the_cli_prints_lx_ps_and_thrd_showall() {
+    let fixture = Fixture::load("linux-6.12");
+    let boot = fixture.boot("qemu-plain");
+    let core = boot.dir.join("vmcore.elf");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .args(args)
+            .arg("--vmlinux")
+            .arg(fixture.vmlinux())
+            .arg("--core")
+            .arg(&core)
+            .output()
+            .expect("run kpeek");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "stderr is empty on a clean run");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let truth = boot.truth();
+    let lx = run(&["ps", "--style", "lx"]);
+    let mut lines = lx.lines();
+    assert_eq!(lines.next(), Some("      TASK          PID    COMM"));
+    // lx-ps lists swapper/0 and every thread the guest listed (plus the capturer, if alive).
+    assert_eq!(lines.clone().count(), truth.tasks.len() + 1);
+    assert!(lx
+        .lines()
+        .nth(1)
+        .expect("row")
+        .ends_with("   0   swapper/0"));
+    let threads = run(&["threads"]);
+    assert!(threads.lines().any(|l| l.contains("[   kpeek_fixture]")));
+    let mt = threads
+        .lines()
+        .find(|l| l.contains(" kpw-mt "))
+        .expect("kpw-mt row");
+    assert!(mt.trim_end().ends_with(" 301"), "{mt}");
+    assert_eq!(
+        threads.lines().last(),
+        Some(
+            format!(
+                "total # of threads on the system: {}",
+                truth.tasks.len() + 1
+            )
+            .as_str()
+        )
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["ps", "--threads", "--format", "json"])).expect("json");
+    assert_eq!(
+        json["tasks"].as_array().expect("tasks").len(),
+        truth.tasks.len() + 2
+    );
+    assert!(json["tasks"][0]["task"]
+        .as_str()
+        .expect("address")
+        .starts_with("0xffff"));
+}
