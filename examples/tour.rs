@@ -73,6 +73,7 @@ fn main() {
                             virtual_loads: &virtual_loads,
                             kaslr_override: None,
                             ignore_vmcoreinfo: false,
+                            allow_mismatch: false,
                         };
                         let found = match locate(&dump, &facts, &clues) {
                             Ok(l) => format!(

@@ -49,6 +49,25 @@ struct Target {
     /// Find KASLR as if the dump had no VMCOREINFO.
     #[arg(long)]
     ignore_vmcoreinfo: bool,
+
+    /// Go on even if the vmlinux does not match the dump (offsets may be wrong).
+    #[arg(long)]
+    allow_mismatch: bool,
+}
+
+/// `kpeek read` options.
+#[derive(Args, Debug)]
+struct ReadArgs {
+    #[command(flatten)]
+    target: Target,
+    /// A kernel virtual address (hex), a symbol, or with --phys a physical address.
+    address: String,
+    /// How many bytes.
+    #[arg(default_value_t = 64)]
+    len: usize,
+    /// The address is physical.
+    #[arg(long)]
+    phys: bool,
 }
 
 fn parse_hex(s: &str) -> Result<u64, String> {
@@ -72,8 +91,13 @@ impl Target {
         let options = kpeek::kernel::OpenOptions {
             kaslr_offset: self.kaslr_offset,
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
+            allow_mismatch: self.allow_mismatch,
         };
-        kpeek::kernel::Program::open(vmlinux, core, &options)
+        let prog = kpeek::kernel::Program::open(vmlinux, core, &options)?;
+        for notice in &prog.notices {
+            eprintln!("kpeek: warning: {notice}");
+        }
+        Ok(prog)
     }
 }
 
@@ -125,6 +149,8 @@ enum Format {
 enum Command {
     /// Summarise a dump or live kernel: format, release, KASLR, CPUs.
     Info(Target),
+    /// Hexdump kernel memory: the debugger's debugging tool.
+    Read(ReadArgs),
     /// List processes (or every thread with --threads).
     Ps(PsArgs),
     /// List every thread like the kernel books' `thrd_showall`.
@@ -169,7 +195,8 @@ enum Command {
 impl Command {
     fn run(self) -> kpeek::Result<()> {
         let (command, tracking) = match self {
-            Command::Info(_) => ("info", "issue 4"),
+            Command::Info(target) => return info(target),
+            Command::Read(args) => return read(args),
             Command::Ps(args) => return ps(args),
             Command::Threads(target) => return threads(target),
             Command::Pahole {
@@ -259,6 +286,40 @@ fn ps(args: PsArgs) -> kpeek::Result<()> {
         }
     }
     finish(&list.warnings)
+}
+
+fn info(target: Target) -> kpeek::Result<()> {
+    let prog = target.open()?;
+    let info = kpeek::kernel::info::Info::gather(&prog);
+    match target.format {
+        Format::Json => write_json(&info),
+        Format::Human => {
+            kpeek::render::info::info(&mut std::io::stdout().lock(), &info).map_err(stdout_error)
+        }
+    }
+}
+
+fn read(args: ReadArgs) -> kpeek::Result<()> {
+    use kpeek::memory::MemorySource;
+    if args.len > 1 << 24 {
+        return Err(Error::Usage(format!(
+            "{} bytes is more than kpeek read shows (16 MiB)",
+            args.len
+        )));
+    }
+    let prog = args.target.open()?;
+    let addr = match u64::from_str_radix(args.address.trim_start_matches("0x"), 16) {
+        Ok(a) => a,
+        Err(_) if !args.phys => prog.symbol(&args.address)?.get(),
+        Err(e) => return Err(Error::Usage(format!("{}: {e}", args.address))),
+    };
+    let mut buf = vec![0u8; args.len];
+    if args.phys {
+        prog.dump.read_phys(kpeek::addr::PhysAddr(addr), &mut buf)?;
+    } else {
+        prog.read(kpeek::addr::VirtAddr(addr), &mut buf)?;
+    }
+    kpeek::render::info::hexdump(&mut std::io::stdout().lock(), addr, &buf).map_err(stdout_error)
 }
 
 fn threads(target: Target) -> kpeek::Result<()> {

@@ -112,6 +112,7 @@ fn kaslr_is_found_in_every_dump_with_and_without_vmcoreinfo() {
                 virtual_loads: &virtual_loads,
                 kaslr_override: None,
                 ignore_vmcoreinfo,
+                allow_mismatch: false,
             };
             let found = locate(&dump, &facts, &clues);
             // A kdump-compressed file of a real crash has neither CPU state

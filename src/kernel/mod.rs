@@ -1,6 +1,7 @@
 //! The kernel model: a [`program::Program`] (memory + debug info + KASLR)
 //! and what lives in it: tasks, lists, CPUs.
 
+pub mod info;
 pub mod program;
 pub mod task;
 

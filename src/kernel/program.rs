@@ -18,6 +18,8 @@ pub struct OpenOptions {
     pub kaslr_offset: Option<u64>,
     /// Pretend the dump has no VMCOREINFO (to test discovery).
     pub ignore_vmcoreinfo: bool,
+    /// Go on with a vmlinux that does not match the dump.
+    pub allow_mismatch: bool,
 }
 
 /// A kernel to look at: memory + debug info + KASLR.
@@ -32,6 +34,9 @@ pub struct Program {
     pub located: Located,
     /// The vmlinux's banner (it matched the dump's).
     pub banner: String,
+    /// What is wrong with the dump as a whole (truncated, incomplete); the
+    /// program still works, but reads of the missing parts will fault.
+    pub notices: Vec<String>,
 }
 
 impl Program {
@@ -58,9 +63,10 @@ impl Program {
             dump.vmcoreinfo().and_then(|v| v.build_id()),
             debug.build_id().map(<[u8]>::to_vec),
         ) {
-            if !have.starts_with(&want) && !want.starts_with(&have) {
+            if !have.starts_with(&want) && !want.starts_with(&have) && !options.allow_mismatch {
                 return Err(Error::Mismatch(format!(
-                    "the vmlinux does not match the dump: build-id {} in the vmlinux, {} in the dump's VMCOREINFO",
+                    "the vmlinux does not match the dump: build-id {} in the vmlinux, {} in the dump's VMCOREINFO \
+                     (--allow-mismatch to go on anyway)",
                     hex(&have),
                     hex(&want)
                 )));
@@ -75,18 +81,46 @@ impl Program {
             virtual_loads: &virtual_loads,
             kaslr_override: options.kaslr_offset,
             ignore_vmcoreinfo: options.ignore_vmcoreinfo,
+            allow_mismatch: options.allow_mismatch,
         };
         let located = locate(&*dump, &facts, &clues)?;
         let space = KernelSpace::new(dump.clone(), located.layout);
         let banner = String::from_utf8_lossy(&facts.banner)
             .trim_end_matches(['\0', '\n'])
             .to_owned();
+        let mut notices = Vec::new();
+        match &dump.reader {
+            Reader::Elf(e) => {
+                if e.truncated_bytes() > 0 {
+                    notices.push(format!(
+                        "{}: the file is truncated: {} MiB of memory its headers describe are missing",
+                        dump.path.display(),
+                        e.truncated_bytes() >> 20
+                    ));
+                }
+                if e.incomplete() {
+                    notices.push(format!(
+                        "{}: the dump is marked incomplete (ELF e_flags)",
+                        dump.path.display()
+                    ));
+                }
+            }
+            Reader::Kdump(k) => {
+                if k.incomplete() {
+                    notices.push(format!(
+                        "{}: the dump is marked incomplete (DUMP_DH_COMPRESSED_INCOMPLETE)",
+                        dump.path.display()
+                    ));
+                }
+            }
+        }
         Ok(Program {
             debug,
             dump,
             space,
             located,
             banner,
+            notices,
         })
     }
 

@@ -96,6 +96,9 @@ pub struct Clues<'a> {
     pub kaslr_override: Option<u64>,
     /// Ignore VMCOREINFO even when present.
     pub ignore_vmcoreinfo: bool,
+    /// Accept a located kernel whose banner differs from the vmlinux's
+    /// (a vmlinux from another build: offsets may be wrong).
+    pub allow_mismatch: bool,
 }
 
 /// A located, verified kernel.
@@ -167,8 +170,14 @@ pub fn locate<M: MemorySource + Copy>(
 
     for (method, off, pb) in candidates {
         let layout = layout_for(phys, facts, vmcoreinfo, clues.notes, off, pb);
-        match layout.and_then(|l| verify(phys, facts, l).map(|()| l)) {
+        let verified = layout.and_then(|l| match verify(phys, facts, l) {
+            Ok(()) => Ok(l),
+            Err(Error::Mismatch(_)) if clues.allow_mismatch => Ok(l),
+            Err(e) => Err(e),
+        });
+        match verified {
             Ok(layout) => return Ok(Located { layout, method }),
+            Err(e @ Error::Mismatch(_)) => return Err(e),
             Err(e) => notes_why.push(format!(
                 "{} gave KASLR offset {off:#x}: {e}",
                 method.describe()

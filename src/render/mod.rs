@@ -3,5 +3,6 @@
 //! Renderers write to a `&mut impl std::io::Write` they are handed; they
 //! never print on their own.
 
+pub mod info;
 pub mod pahole;
 pub mod ps;

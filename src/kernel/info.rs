@@ -1,0 +1,196 @@
+//! `kpeek info`: what a dump is and what it holds, at a glance.
+
+use serde::Serialize;
+
+use super::program::Program;
+use crate::addr::{LinkAddr, VirtAddr};
+use crate::dump::{DumpFormat, Reader, Registers};
+use crate::memory::kaslr::KaslrMethod;
+
+/// One CPU as the dump recorded it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuInfo {
+    /// CPU number.
+    pub cpu: u32,
+    /// Instruction pointer.
+    pub pc: VirtAddr,
+    /// `pc` as `function+0xoff/0xsize`, when it is in the kernel image.
+    pub pc_symbol: Option<String>,
+    /// Stack pointer.
+    pub sp: VirtAddr,
+    /// The CPU was in user mode.
+    pub user_mode: bool,
+    /// The task on this CPU (`rq->curr`): pid and comm.
+    pub current: Option<(i32, String)>,
+    /// The CPU that called `panic()`.
+    pub panicked: bool,
+    /// All general registers.
+    pub registers: Registers,
+}
+
+/// The summary `kpeek info` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct Info {
+    /// Schema version of this report.
+    pub schema_version: u32,
+    /// The dump file.
+    pub dump: String,
+    /// Its format.
+    pub format: DumpFormat,
+    /// Its page compression, for kdump-compressed dumps.
+    pub compression: Option<String>,
+    /// `OSRELEASE`, or the release from the banner.
+    pub release: String,
+    /// The kernel's banner (`linux_banner`), as found in the dump.
+    pub banner: String,
+    /// The vmlinux matched the dump (banner and, where present, build-id).
+    pub vmlinux_matches: bool,
+    /// The dump carries VMCOREINFO.
+    pub vmcoreinfo: bool,
+    /// Run-time minus link-time address of the kernel.
+    pub kaslr_offset: String,
+    /// How the offset was found.
+    pub kaslr_method: KaslrMethod,
+    /// `phys_base`.
+    pub phys_base: String,
+    /// The direct map's base.
+    pub page_offset_base: String,
+    /// Page size.
+    pub page_size: u64,
+    /// Paging levels (4 or 5).
+    pub paging_levels: u8,
+    /// Pages of RAM left out of the dump (filtered or excluded).
+    pub excluded_pages: u64,
+    /// The dump was cut short.
+    pub incomplete: bool,
+    /// `CRASHTIME`, for dumps of a kernel that crashed (seconds since the epoch).
+    pub crash_time: Option<i64>,
+    /// The CPU that panicked (`panic_cpu`), for a kernel that crashed.
+    pub panic_cpu: Option<u32>,
+    /// CPUs with their registers from the dump.
+    pub cpus: Vec<CpuInfo>,
+}
+
+impl Info {
+    /// Gather the summary.
+    pub fn gather(prog: &Program) -> Info {
+        let dump = &prog.dump;
+        let layout = &prog.located.layout;
+        let vmcoreinfo = dump.vmcoreinfo();
+        let crash_time = vmcoreinfo.and_then(|v| v.crash_time());
+        let release = vmcoreinfo
+            .and_then(|v| v.osrelease().map(str::to_owned))
+            .unwrap_or_else(|| {
+                prog.banner
+                    .split_whitespace()
+                    .nth(2)
+                    .unwrap_or("")
+                    .to_owned()
+            });
+        let (compression, excluded_pages, incomplete) = match &dump.reader {
+            Reader::Kdump(k) => (
+                Some(format!("{:?}", k.header_compression()).to_lowercase()),
+                k.excluded_pages,
+                k.incomplete(),
+            ),
+            Reader::Elf(e) => (
+                None,
+                (e.excluded_bytes() + e.truncated_bytes()) / 4096,
+                e.incomplete(),
+            ),
+        };
+        // panic() stores the panicking CPU in panic_cpu (-1 until then).
+        let panic_cpu = prog
+            .symbol("panic_cpu")
+            .and_then(|a| prog.read_u32(a))
+            .ok()
+            .filter(|&c| c != u32::MAX && crash_time.is_some());
+        let currents = current_tasks(prog);
+        let notes = dump.notes();
+        let mut cpus = Vec::new();
+        for (i, pr) in notes.prstatus.iter().enumerate() {
+            // QEMU numbers its notes pr_pid = cpu + 1; kdump writes them in CPU order.
+            let cpu = if crash_time.is_none() && pr.pid > 0 {
+                pr.pid as u32 - 1
+            } else {
+                i as u32
+            };
+            let pc = VirtAddr(pr.regs.rip);
+            cpus.push(CpuInfo {
+                cpu,
+                pc,
+                pc_symbol: symbolize(prog, pc),
+                sp: VirtAddr(pr.regs.rsp),
+                user_mode: pr.regs.user_mode(),
+                current: currents.get(cpu as usize).cloned().flatten(),
+                panicked: panic_cpu == Some(cpu),
+                registers: pr.regs,
+            });
+        }
+        Info {
+            schema_version: 1,
+            dump: dump.path.display().to_string(),
+            format: dump.format,
+            compression,
+            release,
+            banner: prog.banner.clone(),
+            vmlinux_matches: true,
+            vmcoreinfo: vmcoreinfo.is_some(),
+            kaslr_offset: format!("{:#x}", layout.kaslr_offset),
+            kaslr_method: prog.located.method,
+            phys_base: signed_hex(layout.phys_base as i64),
+            page_offset_base: format!("{:#x}", layout.page_offset_base),
+            page_size: vmcoreinfo.and_then(|v| v.page_size()).unwrap_or(4096),
+            paging_levels: layout.levels,
+            excluded_pages,
+            incomplete,
+            crash_time,
+            panic_cpu,
+            cpus,
+        }
+    }
+}
+
+/// `phys_base` may be "negative": show it as the kernel's signed value.
+fn signed_hex(v: i64) -> String {
+    if v < 0 {
+        format!("-{:#x}", v.unsigned_abs())
+    } else {
+        format!("{v:#x}")
+    }
+}
+
+/// `function+0xoff/0xsize` for a run-time address in the kernel image.
+pub fn symbolize(prog: &Program, pc: VirtAddr) -> Option<String> {
+    let l = &prog.located.layout;
+    if pc.0 < l.image.0 .0 || pc.0 >= l.image.1 .0 {
+        return None;
+    }
+    let (sym, off) = prog
+        .debug
+        .symbol_at(LinkAddr(pc.0.wrapping_sub(l.kaslr_offset)))?;
+    Some(format!("{}+{:#x}/{:#x}", sym.name, off, sym.size))
+}
+
+/// `rq->curr` of each CPU: (pid, comm).
+fn current_tasks(prog: &Program) -> Vec<Option<(i32, String)>> {
+    let d = &prog.debug;
+    let (Ok(curr), Ok(pid), Ok(comm)) = (
+        d.member("rq", "curr"),
+        d.member("task_struct", "pid"),
+        d.member("task_struct", "comm"),
+    ) else {
+        return Vec::new();
+    };
+    let cpus = prog.cpus().unwrap_or_default();
+    cpus.into_iter()
+        .map(|cpu| {
+            let rq = prog.per_cpu("runqueues", cpu).ok()?;
+            let task = prog.read_u64(VirtAddr(rq.0 + curr.offset)).ok()?;
+            let p = prog.read_u32(VirtAddr(task + pid.offset)).ok()? as i32;
+            let c = prog.read_vec(VirtAddr(task + comm.offset), 16).ok()?;
+            let n = c.iter().position(|&b| b == 0).unwrap_or(16);
+            Some((p, String::from_utf8_lossy(&c[..n]).into_owned()))
+        })
+        .collect()
+}

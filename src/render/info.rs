@@ -1,0 +1,97 @@
+//! `kpeek info` as text.
+
+use std::io::{self, Write};
+
+use crate::kernel::info::Info;
+
+/// Print the summary.
+pub fn info(out: &mut impl Write, i: &Info) -> io::Result<()> {
+    let row =
+        |out: &mut dyn Write, k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k:>16}: {v}");
+    row(out, "dump", &i.dump)?;
+    let format = match &i.compression {
+        Some(c) => format!("{} ({c})", i.format.describe()),
+        None => i.format.describe().to_owned(),
+    };
+    row(out, "format", &format)?;
+    row(out, "release", &i.release)?;
+    row(out, "banner", &i.banner)?;
+    row(
+        out,
+        "vmlinux",
+        &if i.vmlinux_matches {
+            "matches the dump"
+        } else {
+            "DOES NOT MATCH"
+        },
+    )?;
+    row(out, "vmcoreinfo", &if i.vmcoreinfo { "yes" } else { "no" })?;
+    row(
+        out,
+        "kaslr offset",
+        &format!("{} (from {})", i.kaslr_offset, i.kaslr_method.describe()),
+    )?;
+    row(out, "phys_base", &i.phys_base)?;
+    row(out, "direct map", &i.page_offset_base)?;
+    row(
+        out,
+        "paging",
+        &format!("{} levels, {}-byte pages", i.paging_levels, i.page_size),
+    )?;
+    row(out, "excluded pages", &i.excluded_pages)?;
+    if i.incomplete {
+        row(out, "incomplete", &"yes: the dump was cut short")?;
+    }
+    if let Some(t) = i.crash_time {
+        row(out, "crash time", &format!("{t} (seconds since the epoch)"))?;
+    }
+    if let Some(c) = i.panic_cpu {
+        row(out, "panic cpu", &c)?;
+    }
+    writeln!(out, "{:>16}:", "cpus")?;
+    for c in &i.cpus {
+        let pc = c.pc_symbol.clone().unwrap_or_else(|| {
+            if c.user_mode {
+                "(user)".into()
+            } else {
+                "?".into()
+            }
+        });
+        let current = c
+            .current
+            .as_ref()
+            .map_or(String::new(), |(p, n)| format!("  pid {p} {n}"));
+        let panic = if c.panicked { "  <- panic" } else { "" };
+        writeln!(
+            out,
+            "{:>18} {:>3}  pc {} {pc}  sp {}{current}{panic}",
+            "cpu", c.cpu, c.pc, c.sp
+        )?;
+    }
+    Ok(())
+}
+
+/// A classic hexdump: address, 16 bytes in hex, the printable ones as text.
+pub fn hexdump(out: &mut impl Write, start: u64, bytes: &[u8]) -> io::Result<()> {
+    for (i, chunk) in bytes.chunks(16).enumerate() {
+        write!(out, "{:016x}:", start + 16 * i as u64)?;
+        for j in 0..16 {
+            match chunk.get(j) {
+                Some(b) => write!(out, "{}{b:02x}", if j == 8 { "  " } else { " " })?,
+                None => write!(out, "{}  ", if j == 8 { "  " } else { " " })?,
+            }
+        }
+        let text: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        writeln!(out, "  {text}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! The `kpeek` binary end to end: `info`, `read`, and what it does with bad
+//! input (a clear message and a non-zero exit, never a panic).
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::Fixture;
+
+fn kpeek(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(args)
+        .output()
+        .expect("run kpeek")
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn info_reports_what_the_guest_saw_for_every_dump() {
+    for fixture in Fixture::all() {
+        let vmlinux = fixture.vmlinux();
+        for name in fixture.boot_names() {
+            let boot = fixture.boot(&name);
+            let truth = boot.truth();
+            let release = truth.files["/proc/version"]
+                .split_whitespace()
+                .nth(2)
+                .expect("release")
+                .to_owned();
+            for (path, _) in boot.dumps() {
+                let out = kpeek(&[
+                    os("info"),
+                    os("--format"),
+                    os("json"),
+                    os("--vmlinux"),
+                    vmlinux.as_os_str(),
+                    os("--core"),
+                    path.as_os_str(),
+                ]);
+                assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+                let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+                let what = path.display();
+                assert_eq!(info["release"], release.as_str(), "{what}");
+                assert_eq!(
+                    info["kaslr_offset"],
+                    format!("{:#x}", boot.kaslr_offset()).as_str(),
+                    "{what}"
+                );
+                assert_eq!(info["cpus"].as_array().expect("cpus").len(), 2, "{what}");
+                assert!(info["phys_base"].is_string(), "{what}");
+                if name == "kdump" {
+                    // The genuine crash: CRASHTIME, and the CPU that ran the panic
+                    // is in the crash code, running the shell that wrote to sysrq-trigger.
+                    assert!(info["crash_time"].is_i64(), "{what}");
+                    let cpu = info["panic_cpu"].as_u64().expect("panic cpu") as usize;
+                    let panicking = &info["cpus"][cpu];
+                    let pc = panicking["pc_symbol"].as_str().expect("pc symbol");
+                    assert!(pc.contains("crash"), "{what}: panicking pc {pc}");
+                    assert_eq!(
+                        panicking["current"][0].as_i64(),
+                        Some(truth.capturers[1]),
+                        "{what}"
+                    );
+                } else {
+                    assert!(
+                        info["crash_time"].is_null() && info["panic_cpu"].is_null(),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn read_shows_the_banner_by_symbol_and_by_physical_address() {
+    let fixture = Fixture::load("linux-6.1");
+    let boot = fixture.boot("qemu-plain");
+    let core = boot.dir.join("vmcore.elf");
+    let vmlinux = fixture.vmlinux();
+    let out = kpeek(&[
+        os("read"),
+        os("--vmlinux"),
+        vmlinux.as_os_str(),
+        os("--core"),
+        core.as_os_str(),
+        os("linux_banner"),
+        os("32"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .expect("line")
+            .ends_with("Linux version 6."),
+        "{text}"
+    );
+    let truth = boot.truth();
+    let phys = truth.kernel_code_phys().expect("iomem")
+        + (truth.kallsyms("linux_banner").expect("banner")
+            - truth.kallsyms("_text").expect("_text"));
+    let out = kpeek(&[
+        os("read"),
+        os("--phys"),
+        os("--vmlinux"),
+        vmlinux.as_os_str(),
+        os("--core"),
+        core.as_os_str(),
+        os(&format!("{phys:#x}")),
+        os("16"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Linux version 6."));
+}
+
+#[test]
+fn a_vmlinux_from_another_kernel_is_refused() {
+    let (f61, f612) = (Fixture::load("linux-6.1"), Fixture::load("linux-6.12"));
+    for (vmlinux, boot) in [
+        (f61.vmlinux(), f612.boot("qemu-vmcoreinfo")),
+        (f612.vmlinux(), f61.boot("qemu-plain")),
+    ] {
+        let core = boot.dir.join("vmcore.elf");
+        let out = kpeek(&[
+            os("ps"),
+            os("--vmlinux"),
+            vmlinux.as_os_str(),
+            os("--core"),
+            core.as_os_str(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        assert!(
+            err.contains("does not match") || err.contains("cannot locate the kernel"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn bad_inputs_get_a_clear_error_and_no_panic() {
+    let fixture = Fixture::load("linux-6.12");
+    let vmlinux = fixture.vmlinux();
+    let dir = std::env::temp_dir().join(format!("kpeek-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let kdump = std::fs::read(fixture.boot("kdump").dir.join("vmcore.kdump")).expect("dump");
+    let elf = std::fs::read(fixture.boot("qemu-plain").dir.join("vmcore.elf")).expect("dump");
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("text", b"this is not a crash dump\n".to_vec()),
+        ("kdump-header-only", kdump[..4096].to_vec()),
+        ("kdump-half", kdump[..kdump.len() / 2].to_vec()),
+        ("elf-headers-only", elf[..8192].to_vec()),
+        ("elf-half", elf[..elf.len() / 2].to_vec()),
+    ];
+    let mut flipped = kdump.clone();
+    flipped[436..440].copy_from_slice(&u32::MAX.to_le_bytes()); // absurd bitmap_blocks
+    cases.push(("kdump-absurd-bitmap", flipped));
+    let mut flipped = elf.clone();
+    flipped[56..58].copy_from_slice(&0xfff0u16.to_le_bytes()); // e_phnum past the file
+    cases.push(("elf-absurd-phnum", flipped));
+    for (name, bytes) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let out = kpeek(&[
+            os("ps"),
+            os("--vmlinux"),
+            vmlinux.as_os_str(),
+            os("--core"),
+            path.as_os_str(),
+        ]);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        // A damaged dump either fails with an error, or lists what it can
+        // and says what is wrong: never a silent success.
+        assert!(err.starts_with("kpeek: "), "{name}: {err}");
+        if out.status.success() {
+            assert!(
+                err.contains("warning") && err.contains("truncated"),
+                "{name}: {err}"
+            );
+            assert!(!out.stdout.is_empty(), "{name}");
+        }
+    }
+    let not_elf = dir.join("not-a-vmlinux");
+    std::fs::write(&not_elf, b"nope").expect("write");
+    let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
+    let out = kpeek(&[
+        os("ps"),
+        os("--vmlinux"),
+        not_elf.as_os_str(),
+        os("--core"),
+        core.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).contains("panicked"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
