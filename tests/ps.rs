@@ -262,3 +262,205 @@ fn the_cli_prints_lx_ps_and_thrd_showall() {
         .expect("address")
         .starts_with("0xffff"));
 }
+
+/// Where a physical address lives in an ELF dump file.
+fn elf_file_offset(dump: &[u8], paddr: u64) -> usize {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let elf = ElfFile64::<object::Endianness>::parse(dump).expect("ELF");
+    let e = elf.endian();
+    for ph in elf.elf_program_headers() {
+        let (start, size) = (ph.p_paddr(e), ph.p_filesz(e));
+        if ph.p_type(e) == object::elf::PT_LOAD && paddr >= start && paddr < start + size {
+            return (ph.p_offset(e) + paddr - start) as usize;
+        }
+    }
+    panic!("physical {paddr:#x} not in the dump");
+}
+
+/// Run `kpeek ps` on a doctored copy of a dump.
+fn ps_on(vmlinux: &std::path::Path, dump: &[u8], name: &str) -> std::process::Output {
+    let path = std::env::temp_dir().join(format!("kpeek-{name}-{}.elf", std::process::id()));
+    std::fs::write(&path, dump).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(["ps", "--threads", "--vmlinux"])
+        .arg(vmlinux)
+        .arg("--core")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&path);
+    out
+}
+
+#[test]
+fn a_broken_or_cyclic_task_list_gives_a_partial_listing_and_a_warning() {
+    let fixture = Fixture::load("linux-6.12");
+    let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
+    let prog = Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect("open");
+    let list = for_each_task(&prog).expect("walk");
+    let tasks_off = prog
+        .debug
+        .member("task_struct", "tasks")
+        .expect("tasks")
+        .offset;
+    let find = |comm: &str| {
+        list.tasks
+            .iter()
+            .find(|t| t.comm == comm)
+            .expect(comm)
+            .task
+            .0
+            + tasks_off
+    };
+    let (alpha, beta) = (find("kpw-alpha"), find("kpw-beta"));
+    let phys = |va: u64| {
+        prog.space
+            .translate(kpeek::addr::VirtAddr(va))
+            .expect("translate")
+            .0
+    };
+    let original = std::fs::read(&core).expect("dump");
+    let poke = |dump: &mut Vec<u8>, va: u64, value: u64| {
+        let off = elf_file_offset(dump, phys(va));
+        dump[off..off + 8].copy_from_slice(&value.to_le_bytes());
+    };
+
+    // beta.tasks.next points into the void.
+    let mut void = original.clone();
+    poke(&mut void, beta, 0xffff_dead_0000_0000);
+    // beta.tasks.next = alpha.tasks and alpha.tasks.prev = beta.tasks: a
+    // consistent cycle that never returns to init_task.
+    let mut cycle = original.clone();
+    poke(&mut cycle, beta, alpha);
+    poke(&mut cycle, alpha + 8, beta);
+
+    for (name, dump) in [("void", void), ("cycle", cycle)] {
+        let out = ps_on(&fixture.vmlinux(), &dump, name);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("kpeek: warning:") && !stderr.contains("panicked"),
+            "{name}: {stderr}"
+        );
+        // What came before the bad link is listed; what came after is not.
+        // A cycle that never returns to the head gives one node two
+        // predecessors: the next->prev check stops the walk where the cycle
+        // is entered (kpw-mt -> kpw-alpha, whose prev now says kpw-beta).
+        assert!(stdout.contains(" kpw-mt"), "{name}");
+        let (listed, stopped_at) = if name == "void" {
+            ("kpw-beta", beta)
+        } else {
+            ("kpw-mt", alpha)
+        };
+        assert!(stdout.contains(&format!(" {listed}")), "{name}");
+        assert!(
+            stderr.contains(&format!("{stopped_at:#x}")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !stdout.contains(" kpw-gamma"),
+            "{name}: listed past the bad link"
+        );
+    }
+}
+
+#[test]
+fn lx_style_matches_the_kernels_own_lx_ps() {
+    for fixture in Fixture::all() {
+        let oracle =
+            std::fs::read_to_string(fixture.oracle_path("lx-ps.txt")).expect("lx-ps oracle");
+        let mut lines = oracle.lines();
+        assert_eq!(
+            lines.next(),
+            Some("      TASK          PID    COMM"),
+            "{}",
+            fixture.name
+        );
+        // Every row the kernel's lx-ps printed, re-rendered by kpeek, byte for byte.
+        let mut oracle_rows = Vec::new();
+        for line in lines {
+            let (addr, rest) = line.split_once(' ').expect("address");
+            let task = u64::from_str_radix(addr.trim_start_matches("0x"), 16).expect("hex");
+            // The pid is centred in 5 columns (wider pids overflow), then one space.
+            let pid_field: String = rest
+                .chars()
+                .take_while(|c| *c == ' ' || c.is_ascii_digit())
+                .collect();
+            let pid: i32 = pid_field.trim().parse().expect("pid");
+            let comm = rest[pid_field.trim_end().len() + 1..]
+                .trim_start_matches(' ')
+                .to_owned();
+            let comm = if rest.len() > 6 {
+                rest[rest.len() - comm.len()..].to_owned()
+            } else {
+                comm
+            };
+            assert_eq!(
+                kpeek::render::ps::lx_ps_row(task, pid, &comm),
+                line,
+                "{}",
+                fixture.name
+            );
+            oracle_rows.push((pid, comm));
+        }
+        // The kernel's lx-ps saw exactly the tasks its boot's truth listed, plus swapper/0.
+        let truth = fixture.boot("live-nokaslr").truth();
+        let mut want: Vec<i64> = truth.tasks.iter().map(|t| t.tid).chain([0]).collect();
+        let mut got: Vec<i64> = oracle_rows.iter().map(|(p, _)| *p as i64).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "{}: lx-ps and the truth disagree", fixture.name);
+
+        // kpeek --style lx on a dump of the same kernel: the same workload, in the same order.
+        let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .args(["ps", "--style", "lx", "--vmlinux"])
+            .arg(fixture.vmlinux())
+            .arg("--core")
+            .arg(&core)
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        let ours = String::from_utf8(out.stdout).expect("utf-8");
+        let workload = |rows: Vec<String>| -> Vec<String> {
+            rows.into_iter().filter(|c| c.starts_with("kpw-")).collect()
+        };
+        let theirs = workload(oracle_rows.iter().map(|(_, c)| c.clone()).collect());
+        let mine = workload(
+            ours.lines()
+                .skip(1)
+                .map(|l| l.rsplit(' ').next().unwrap_or("").to_owned())
+                .collect(),
+        );
+        // Processes init started, and kpw-mt's threads, come in a fixed
+        // order; the grandchildren land on the list when their fork races
+        // finish, which differs from boot to boot: compare those as a set.
+        let forked = [
+            "kpw-vchild",
+            "kpw-chain1",
+            "kpw-chain2",
+            "kpw-chain3",
+            "kpw-zombie",
+            "kpw-tracee",
+        ];
+        let split = |v: &[String]| -> (Vec<String>, Vec<String>) {
+            let (mut a, mut b): (Vec<String>, Vec<String>) = v
+                .iter()
+                .cloned()
+                .partition(|c| !forked.contains(&c.as_str()));
+            b.sort();
+            a.shrink_to_fit();
+            (a, b)
+        };
+        assert_eq!(
+            split(&mine),
+            split(&theirs),
+            "{}: workload order",
+            fixture.name
+        );
+        assert!(theirs.len() > 300, "{}", fixture.name);
+    }
+}

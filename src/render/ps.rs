@@ -60,12 +60,17 @@ pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result
     Ok(())
 }
 
+/// One row of `lx-ps`: `"{} {:^5} {}".format(task, pid, comm)` in Python.
+pub fn lx_ps_row(task: u64, pid: i32, comm: &str) -> String {
+    format!("{task:#x} {:^5} {comm}", pid.to_string())
+}
+
 /// Exactly what the kernel's own `lx-ps` (scripts/gdb/linux/tasks.py)
 /// prints: every thread of `task_lists()`, swapper/0 the only idle task.
 pub fn lx_ps(out: &mut impl Write, list: &TaskList) -> io::Result<()> {
     writeln!(out, "{:>10} {:>12} {:>7}", "TASK", "PID", "COMM")?;
     for t in swapper0_and_threads(list) {
-        writeln!(out, "{:#x} {:^5} {}", t.task.0, t.pid.to_string(), t.comm)?;
+        writeln!(out, "{}", lx_ps_row(t.task.0, t.pid, &t.comm))?;
     }
     Ok(())
 }
