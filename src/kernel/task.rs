@@ -233,6 +233,14 @@ pub struct Task {
     pub euid: Option<u32>,
     /// `task->flags`.
     pub flags: u32,
+    /// Resident set size in KiB, as `/proc/PID/status` `VmRSS` (user tasks).
+    pub rss_kb: Option<u64>,
+    /// Virtual size in KiB, as `VmSize` (user tasks).
+    pub vsz_kb: Option<u64>,
+    /// The command line, read from the process's own memory (`mm->arg_start..arg_end`)
+    /// with NULs between the arguments turned into spaces; `None` when those
+    /// pages are not in the dump.
+    pub cmdline: Option<String>,
     /// `task->mm` (0 for kernel threads and exited tasks).
     #[serde(skip)]
     pub mm: u64,
@@ -328,6 +336,15 @@ pub fn for_each_task(prog: &Program) -> Result<TaskList> {
         t.idle = true;
     }
 
+    // Memory and command line, once per address space.
+    if let Some(ml) = MmLayout::resolve(prog) {
+        let mut by_mm: HashMap<u64, (Option<u64>, Option<u64>, Option<String>)> = HashMap::new();
+        for t in list.tasks.iter_mut().filter(|t| t.mm != 0 && !t.kthread) {
+            let facts = by_mm.entry(t.mm).or_insert_with(|| ml.read(prog, t.mm));
+            (t.rss_kb, t.vsz_kb, t.cmdline) = facts.clone();
+        }
+    }
+
     // ppid = real_parent->tgid, mostly from what was already read.
     let tgid_of: HashMap<u64, i32> = list.tasks.iter().map(|t| (t.task.0, t.tgid)).collect();
     for t in &mut list.tasks {
@@ -344,6 +361,88 @@ pub fn for_each_task(prog: &Program) -> Result<TaskList> {
         };
     }
     Ok(list)
+}
+
+/// Where `mm_struct` keeps what `ps` shows.
+struct MmLayout {
+    pgd: u64,
+    total_vm: u64,
+    arg_start: u64,
+    arg_end: u64,
+    /// Offsets of the RSS counters (file, anon, shmem) and, for 6.2+'s
+    /// `percpu_counter`s, of their per-CPU `counters` pointers.
+    rss: Vec<(u64, Option<u64>)>,
+}
+
+impl MmLayout {
+    fn resolve(prog: &Program) -> Option<MmLayout> {
+        let d = &prog.debug;
+        let off = |m: &str| d.member("mm_struct", m).ok().map(|m| m.offset);
+        let members: Vec<i64> = ["MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"]
+            .iter()
+            .filter_map(|e| d.enumerator(e))
+            .collect();
+        let rss = members
+            .iter()
+            .filter_map(|&i| {
+                // 6.2+: struct percpu_counter rss_stat[NR_MM_COUNTERS] (count + per-CPU deltas);
+                // before: struct mm_rss_stat { atomic_long_t count[NR_MM_COUNTERS]; }.
+                if let Some(count) = off(&format!("rss_stat[{i}].count")) {
+                    Some((count, off(&format!("rss_stat[{i}].counters"))))
+                } else {
+                    off(&format!("rss_stat.count[{i}]")).map(|c| (c, None))
+                }
+            })
+            .collect::<Vec<_>>();
+        Some(MmLayout {
+            pgd: off("pgd")?,
+            total_vm: off("total_vm")?,
+            arg_start: off("arg_start")?,
+            arg_end: off("arg_end")?,
+            rss: if rss.len() == 3 { rss } else { Vec::new() },
+        })
+    }
+
+    /// (rss KiB, vsz KiB, cmdline) of one address space.
+    fn read(&self, prog: &Program, mm: u64) -> (Option<u64>, Option<u64>, Option<String>) {
+        let at = |o: u64| prog.read_u64(VirtAddr(mm + o)).ok();
+        let vsz = at(self.total_vm).map(|pages| pages * 4);
+        let mut rss = (!self.rss.is_empty()).then_some(0i64);
+        let cpus = prog.cpus().unwrap_or_default();
+        for &(count, counters) in &self.rss {
+            let mut v = at(count).map(|c| c as i64);
+            if let (Some(total), Some(ptr)) = (v.as_mut(), counters.and_then(at)) {
+                // percpu_counter_sum(): the global count plus every CPU's s32 delta.
+                for &cpu in &cpus {
+                    let Ok(off) = prog
+                        .symbol("__per_cpu_offset")
+                        .and_then(|a| prog.read_u64(VirtAddr(a.0 + 8 * u64::from(cpu))))
+                    else {
+                        continue;
+                    };
+                    if let Ok(delta) = prog.read_u32(VirtAddr(ptr.wrapping_add(off))) {
+                        *total += i64::from(delta as i32);
+                    }
+                }
+            }
+            rss = match (rss, v) {
+                (Some(r), Some(v)) => Some(r + v.max(0)),
+                _ => None,
+            };
+        }
+        let cmdline = (|| {
+            let (start, end) = (at(self.arg_start)?, at(self.arg_end)?);
+            if end <= start || end - start > 1 << 20 {
+                return None;
+            }
+            let pgd = prog.space.translate(VirtAddr(at(self.pgd)?)).ok()?;
+            let mut buf = vec![0u8; (end - start) as usize];
+            prog.space.read_via(pgd, VirtAddr(start), &mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            Some(text.trim_end_matches('\0').replace('\0', " "))
+        })();
+        (rss.map(|pages| pages as u64 * 4), vsz, cmdline)
+    }
 }
 
 fn threads_of(
@@ -441,6 +540,9 @@ fn read_task(
         uid,
         euid,
         flags,
+        rss_kb: None,
+        vsz_kb: None,
+        cmdline: None,
         mm,
         real_parent: f(l.real_parent, 8),
     })

@@ -26,7 +26,7 @@ fn swapper0_and_threads(list: &TaskList) -> impl Iterator<Item = &Task> {
 }
 
 /// kpeek's table: one row per process (or per thread with `threads`),
-/// `>` marking the tasks that were running on a CPU.
+/// `>` marking the tasks that were running on a CPU; RSS in KiB.
 pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result<()> {
     if threads {
         writeln!(
@@ -44,6 +44,7 @@ pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result
         let cpu = t.cpu.map_or("-".to_owned(), |c| c.to_string());
         let nthr = t.nr_threads.map_or("-".to_owned(), |n| n.to_string());
         let uid = t.uid.map_or("-".to_owned(), |u| u.to_string());
+        let rss = t.rss_kb.map_or("-".to_owned(), |r| r.to_string());
         if threads {
             write!(out, "{mark}{:>7} {:>8} {:>8}", t.tgid, t.pid, t.ppid)?;
         } else {
