@@ -338,7 +338,7 @@ pub fn for_each_task(prog: &Program) -> Result<TaskList> {
 
     // Memory and command line, once per address space.
     if let Some(ml) = MmLayout::resolve(prog) {
-        let mut by_mm: HashMap<u64, (Option<u64>, Option<u64>, Option<String>)> = HashMap::new();
+        let mut by_mm: HashMap<u64, MmFacts> = HashMap::new();
         for t in list.tasks.iter_mut().filter(|t| t.mm != 0 && !t.kthread) {
             let facts = by_mm.entry(t.mm).or_insert_with(|| ml.read(prog, t.mm));
             (t.rss_kb, t.vsz_kb, t.cmdline) = facts.clone();
@@ -362,6 +362,9 @@ pub fn for_each_task(prog: &Program) -> Result<TaskList> {
     }
     Ok(list)
 }
+
+/// RSS KiB, VSZ KiB and the command line of one address space.
+type MmFacts = (Option<u64>, Option<u64>, Option<String>);
 
 /// Where `mm_struct` keeps what `ps` shows.
 struct MmLayout {
@@ -404,7 +407,7 @@ impl MmLayout {
     }
 
     /// (rss KiB, vsz KiB, cmdline) of one address space.
-    fn read(&self, prog: &Program, mm: u64) -> (Option<u64>, Option<u64>, Option<String>) {
+    fn read(&self, prog: &Program, mm: u64) -> MmFacts {
         let at = |o: u64| prog.read_u64(VirtAddr(mm + o)).ok();
         let vsz = at(self.total_vm).map(|pages| pages * 4);
         let mut rss = (!self.rss.is_empty()).then_some(0i64);

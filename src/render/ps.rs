@@ -52,7 +52,7 @@ pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result
         }
         writeln!(
             out,
-            " {cpu:>3}  {:#018x}  {}  {nthr:>4} {uid:>5}  {}",
+            " {cpu:>3}  {:#018x}  {}  {nthr:>4} {uid:>5} {rss:>8}  {}",
             t.task.0,
             t.state,
             name(t)
