@@ -245,3 +245,62 @@ fn corrupt_and_truncated_dumps_fail_cleanly() {
         }
     }
 }
+
+#[test]
+fn a_bad_page_faults_and_the_rest_still_reads() {
+    use kpeek::dump::Reader;
+    // The 6.12 genuine kdump: zlib pages, as makedumpfile -c wrote them.
+    let fixture = Fixture::load("linux-6.12");
+    let boot = fixture.boot("kdump");
+    let path = boot.dir.join("vmcore.kdump");
+    let original = std::fs::read(&path).expect("dump");
+    let truth = boot.truth();
+    let text = truth.kernel_code_phys().expect("iomem");
+    let banner = text
+        + (truth.kallsyms("linux_banner").expect("banner")
+            - truth.kallsyms("_text").expect("_text"));
+    let dump = Dump::open(&path).expect("open");
+    let Reader::Kdump(k) = &dump.reader else {
+        panic!("not kdump-compressed")
+    };
+    // Two dumped, compressed pages: the banner's, and another kernel-image page.
+    let pages: Vec<u64> = [banner >> 12, (text >> 12) + 7]
+        .into_iter()
+        .filter(|&p| {
+            k.page_location(p)
+                .is_some_and(|(_, _, size, flags)| flags != 0 && size < 4096)
+        })
+        .collect();
+    assert_eq!(pages.len(), 2, "both pages are dumped and compressed");
+    let (bad, good) = (pages[0], pages[1]);
+    let (desc, data, size, _) = k.page_location(bad).expect("location");
+
+    // 1. Garble the compressed bytes of one page.
+    let mut garbled = original.clone();
+    for b in &mut garbled[(data + 2) as usize..(data + u64::from(size) - 4) as usize] {
+        *b ^= 0x5a;
+    }
+    // 2. Point its descriptor past the end of the file.
+    let mut past_end = original.clone();
+    past_end[desc as usize..desc as usize + 8]
+        .copy_from_slice(&(original.len() as u64 + 4096).to_le_bytes());
+    // 3. An absurd stored size.
+    let mut too_big = original.clone();
+    too_big[desc as usize + 8..desc as usize + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+
+    for (name, bytes, why) in [
+        ("garbled", garbled, "zlib"),
+        ("past-end", past_end, "past the end"),
+        ("too-big", too_big, "bytes for a 4096-byte page"),
+    ] {
+        let dump = Dump::from_bytes(&path, bytes).expect("the dump still opens");
+        let mut page = vec![0u8; 4096];
+        let err = dump
+            .read_phys(PhysAddr(bad << 12), &mut page)
+            .expect_err(name);
+        assert_eq!(err.code(), "fault", "{name}: {err}");
+        assert!(err.to_string().contains(why), "{name}: {err}");
+        dump.read_phys(PhysAddr(good << 12), &mut page)
+            .unwrap_or_else(|e| panic!("{name}: other pages read: {e}"));
+    }
+}

@@ -415,6 +415,31 @@ impl KdumpFile {
         .collect()
     }
 
+    /// Where page `pfn` is stored: (offset of its page descriptor, offset of
+    /// its data, stored size, compression flags), or `None` if not dumped.
+    pub fn page_location(&self, pfn: u64) -> Option<(u64, u64, u32, u32)> {
+        let desc = self.desc_offset(pfn)?;
+        let mut pd = [0u8; PAGE_DESC_LEN as usize];
+        self.storage.read_at(desc, &mut pd).ok()?;
+        Some((desc, le64(&pd, 0)?, le32(&pd, 8)?, le32(&pd, 12)?))
+    }
+
+    /// Offset of the page descriptor of a dumped page.
+    fn desc_offset(&self, pfn: u64) -> Option<u64> {
+        if !Self::bit(&self.bitmap2, pfn) || self.split.is_some_and(|(s, e)| !(s..e).contains(&pfn))
+        {
+            return None;
+        }
+        let block = (pfn / 512) as usize;
+        let mut idx = self.rank.get(block).copied().unwrap_or(0);
+        for p in (block as u64 * 512)..pfn {
+            if Self::bit(&self.bitmap2, p) && self.split.is_none_or(|(s, e)| (s..e).contains(&p)) {
+                idx += 1;
+            }
+        }
+        Some(self.desc_off + idx * PAGE_DESC_LEN)
+    }
+
     fn bit(map: &[u8], pfn: u64) -> bool {
         map.get((pfn / 8) as usize)
             .is_some_and(|b| b & (1 << (pfn % 8)) != 0)
@@ -431,8 +456,7 @@ impl KdumpFile {
                 }
             }
         }
-        if !Self::bit(&self.bitmap2, pfn) || self.split.is_some_and(|(s, e)| !(s..e).contains(&pfn))
-        {
+        let Some(desc) = self.desc_offset(pfn) else {
             return Err(if Self::bit(&self.bitmap1, pfn) {
                 format!("excluded from the dump (dump level {})", self.dump_level)
             } else if pfn >= self.max_mapnr {
@@ -440,18 +464,10 @@ impl KdumpFile {
             } else {
                 "not in the dump (not RAM)".to_owned()
             });
-        }
-        // Index of this page among the dumped ones.
-        let block = (pfn / 512) as usize;
-        let mut idx = self.rank.get(block).copied().unwrap_or(0);
-        for p in (block as u64 * 512)..pfn {
-            if Self::bit(&self.bitmap2, p) && self.split.is_none_or(|(s, e)| (s..e).contains(&p)) {
-                idx += 1;
-            }
-        }
+        };
         let mut pd = [0u8; PAGE_DESC_LEN as usize];
         self.storage
-            .read_at(self.desc_off + idx * PAGE_DESC_LEN, &mut pd)
+            .read_at(desc, &mut pd)
             .map_err(|e| format!("page descriptor: {e}"))?;
         let (offset, size, flags) = (
             le64(&pd, 0).unwrap_or(0),
