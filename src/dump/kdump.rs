@@ -337,12 +337,17 @@ impl KdumpFile {
         let mut total = 0u64;
         for (i, block) in bitmap2.chunks(64).enumerate() {
             rank.push(total);
-            let base = i as u64 * 512;
-            for (j, &byte) in block.iter().enumerate() {
-                for bit in 0..8 {
-                    let pfn = base + j as u64 * 8 + bit;
-                    if byte & (1 << bit) != 0 && split.is_none_or(|(s, e)| (s..e).contains(&pfn)) {
-                        total += 1;
+            match split {
+                None => total += block.iter().map(|b| u64::from(b.count_ones())).sum::<u64>(),
+                Some((s, e)) => {
+                    let base = i as u64 * 512;
+                    for (j, &byte) in block.iter().enumerate() {
+                        for bit in 0..8 {
+                            let pfn = base + j as u64 * 8 + bit;
+                            if byte & (1 << bit) != 0 && (s..e).contains(&pfn) {
+                                total += 1;
+                            }
+                        }
                     }
                 }
             }
@@ -432,9 +437,24 @@ impl KdumpFile {
         }
         let block = (pfn / 512) as usize;
         let mut idx = self.rank.get(block).copied().unwrap_or(0);
-        for p in (block as u64 * 512)..pfn {
-            if Self::bit(&self.bitmap2, p) && self.split.is_none_or(|(s, e)| (s..e).contains(&p)) {
-                idx += 1;
+        match self.split {
+            // Whole bytes, then the bits of the last one below pfn.
+            None => {
+                let (from, to) = (block * 64, (pfn / 8) as usize);
+                idx += self
+                    .bitmap2
+                    .get(from..to)?
+                    .iter()
+                    .map(|b| u64::from(b.count_ones()))
+                    .sum::<u64>();
+                idx += u64::from((self.bitmap2.get(to)? & ((1u8 << (pfn % 8)) - 1)).count_ones());
+            }
+            Some((s, e)) => {
+                for p in (block as u64 * 512)..pfn {
+                    if Self::bit(&self.bitmap2, p) && (s..e).contains(&p) {
+                        idx += 1;
+                    }
+                }
             }
         }
         Some(self.desc_off + idx * PAGE_DESC_LEN)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One command for the scoreboard: build kpeek, unpack the fixtures, run kpeek
+# and the anchors side by side, write docs/PERFORMANCE.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q
+cargo run --release -q --example tour > /dev/null          # unpacks target/fixtures
+if ! python3 -c "import drgn" 2>/dev/null; then
+    [ -x target/ci-venv/bin/python ] || { python3 -m venv target/ci-venv; target/ci-venv/bin/pip install -q drgn; }
+    export DRGN_PYTHON=$PWD/target/ci-venv/bin/python
+fi
+python3 benches/compare.py
