@@ -315,7 +315,8 @@ fn read(args: ReadArgs) -> kpeek::Result<()> {
     };
     let mut buf = vec![0u8; args.len];
     if args.phys {
-        prog.dump.read_phys(kpeek::addr::PhysAddr(addr), &mut buf)?;
+        prog.memory
+            .read_phys(kpeek::addr::PhysAddr(addr), &mut buf)?;
     } else {
         prog.read(kpeek::addr::VirtAddr(addr), &mut buf)?;
     }

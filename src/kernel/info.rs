@@ -33,10 +33,10 @@ pub struct CpuInfo {
 pub struct Info {
     /// Schema version of this report.
     pub schema_version: u32,
-    /// The dump file.
+    /// The dump file, or the live target.
     pub dump: String,
-    /// Its format.
-    pub format: DumpFormat,
+    /// Its format (`null` for a live kernel).
+    pub format: Option<DumpFormat>,
     /// Its page compression, for kdump-compressed dumps.
     pub compression: Option<String>,
     /// `OSRELEASE`, or the release from the banner.
@@ -74,9 +74,8 @@ pub struct Info {
 impl Info {
     /// Gather the summary.
     pub fn gather(prog: &Program) -> Info {
-        let dump = &prog.dump;
         let layout = &prog.located.layout;
-        let vmcoreinfo = dump.vmcoreinfo();
+        let vmcoreinfo = prog.notes.vmcoreinfo.as_ref();
         let crash_time = vmcoreinfo.and_then(|v| v.crash_time());
         let release = vmcoreinfo
             .and_then(|v| v.osrelease().map(str::to_owned))
@@ -87,17 +86,19 @@ impl Info {
                     .unwrap_or("")
                     .to_owned()
             });
-        let (compression, excluded_pages, incomplete) = match &dump.reader {
-            Reader::Kdump(k) => (
+        let (compression, excluded_pages, incomplete) = match prog.dump.as_ref().map(|d| &d.reader)
+        {
+            Some(Reader::Kdump(k)) => (
                 Some(format!("{:?}", k.header_compression()).to_lowercase()),
                 k.excluded_pages,
                 k.incomplete(),
             ),
-            Reader::Elf(e) => (
+            Some(Reader::Elf(e)) => (
                 None,
                 (e.excluded_bytes() + e.truncated_bytes()) / 4096,
                 e.incomplete(),
             ),
+            None => (None, 0, false),
         };
         // panic() stores the panicking CPU in panic_cpu (-1 until then).
         let panic_cpu = prog
@@ -106,7 +107,7 @@ impl Info {
             .ok()
             .filter(|&c| c != u32::MAX && crash_time.is_some());
         let currents = current_tasks(prog);
-        let notes = dump.notes();
+        let notes = &prog.notes;
         let mut cpus = Vec::new();
         for (i, pr) in notes.prstatus.iter().enumerate() {
             // QEMU numbers its notes pr_pid = cpu + 1; kdump writes them in CPU order.
@@ -129,8 +130,11 @@ impl Info {
         }
         Info {
             schema_version: 1,
-            dump: dump.path.display().to_string(),
-            format: dump.format,
+            dump: prog
+                .dump
+                .as_ref()
+                .map_or("live".to_owned(), |d| d.path.display().to_string()),
+            format: prog.dump.as_ref().map(|d| d.format),
             compression,
             release,
             banner: prog.banner.clone(),

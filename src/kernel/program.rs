@@ -1,14 +1,15 @@
-//! A `Program`: a dumped kernel's memory, its debug info, where it was
-//! loaded, and facts derived once and cached.
+//! A `Program`: a kernel's memory (a dump, a live QEMU, GDB), its debug
+//! info, and where it was loaded.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::addr::{LinkAddr, VirtAddr};
-use crate::dump::{Dump, Reader};
+use crate::dump::{Dump, Notes, Reader};
 use crate::dwarf::DebugInfo;
 use crate::memory::kaslr::{locate, Clues, ImageFacts, Located};
 use crate::memory::x86_64::KernelSpace;
+use crate::memory::MemorySource;
 use crate::{Error, Result};
 
 /// How to open a program.
@@ -26,10 +27,14 @@ pub struct OpenOptions {
 pub struct Program {
     /// The debug info of the vmlinux.
     pub debug: DebugInfo,
-    /// The dump.
-    pub dump: Arc<Dump>,
+    /// The dump, when the memory comes from one.
+    pub dump: Option<Arc<Dump>>,
+    /// Physical memory.
+    pub memory: Arc<dyn MemorySource>,
+    /// What the dump's notes (or the live target) say: VMCOREINFO, CPU registers.
+    pub notes: Notes,
     /// Kernel virtual memory.
-    pub space: KernelSpace<Arc<Dump>>,
+    pub space: KernelSpace<Arc<dyn MemorySource>>,
     /// Where the kernel was and how that was found.
     pub located: Located,
     /// The vmlinux's banner (it matched the dump's).
@@ -50,6 +55,60 @@ impl Program {
 
     /// Assemble a program from an opened vmlinux and dump.
     pub fn from_parts(debug: DebugInfo, dump: Arc<Dump>, options: &OpenOptions) -> Result<Program> {
+        let virtual_loads = match &dump.reader {
+            Reader::Elf(e) => e.virtual_loads().to_vec(),
+            Reader::Kdump(_) => Vec::new(),
+        };
+        let notes = dump.notes().clone();
+        let memory: Arc<dyn MemorySource> = dump.clone();
+        let mut prog = Program::assemble(debug, memory, notes, &virtual_loads, options)?;
+        match &dump.reader {
+            Reader::Elf(e) => {
+                if e.truncated_bytes() > 0 {
+                    prog.notices.push(format!(
+                        "{}: the file is truncated: {} MiB of memory its headers describe are missing",
+                        dump.path.display(),
+                        e.truncated_bytes() >> 20
+                    ));
+                }
+                if e.incomplete() {
+                    prog.notices.push(format!(
+                        "{}: the dump is marked incomplete (ELF e_flags)",
+                        dump.path.display()
+                    ));
+                }
+            }
+            Reader::Kdump(k) => {
+                if k.incomplete() {
+                    prog.notices.push(format!(
+                        "{}: the dump is marked incomplete (DUMP_DH_COMPRESSED_INCOMPLETE)",
+                        dump.path.display()
+                    ));
+                }
+            }
+        }
+        prog.dump = Some(dump);
+        Ok(prog)
+    }
+
+    /// Assemble a program over any physical memory (a live target): `notes`
+    /// carries what is known of the CPUs (QEMU-style CPU state with CR3).
+    pub fn from_memory(
+        debug: DebugInfo,
+        memory: Arc<dyn MemorySource>,
+        notes: Notes,
+        options: &OpenOptions,
+    ) -> Result<Program> {
+        Program::assemble(debug, memory, notes, &[], options)
+    }
+
+    fn assemble(
+        debug: DebugInfo,
+        memory: Arc<dyn MemorySource>,
+        notes: Notes,
+        virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
+        options: &OpenOptions,
+    ) -> Result<Program> {
         let facts = ImageFacts::gather(
             |name| debug.symbol(name).map(|s| s.addr.get()),
             |addr, len| {
@@ -60,7 +119,7 @@ impl Program {
             },
         )?;
         if let (Some(want), Some(have)) = (
-            dump.vmcoreinfo().and_then(|v| v.build_id()),
+            notes.vmcoreinfo.as_ref().and_then(|v| v.build_id()),
             debug.build_id().map(<[u8]>::to_vec),
         ) {
             if !have.starts_with(&want) && !want.starts_with(&have) && !options.allow_mismatch {
@@ -72,55 +131,27 @@ impl Program {
                 )));
             }
         }
-        let virtual_loads = match &dump.reader {
-            Reader::Elf(e) => e.virtual_loads().to_vec(),
-            Reader::Kdump(_) => Vec::new(),
-        };
         let clues = Clues {
-            notes: dump.notes(),
-            virtual_loads: &virtual_loads,
+            notes: &notes,
+            virtual_loads,
             kaslr_override: options.kaslr_offset,
             ignore_vmcoreinfo: options.ignore_vmcoreinfo,
             allow_mismatch: options.allow_mismatch,
         };
-        let located = locate(&*dump, &facts, &clues)?;
-        let space = KernelSpace::new(dump.clone(), located.layout);
+        let located = locate(&*memory, &facts, &clues)?;
+        let space = KernelSpace::new(memory.clone(), located.layout);
         let banner = String::from_utf8_lossy(&facts.banner)
             .trim_end_matches(['\0', '\n'])
             .to_owned();
-        let mut notices = Vec::new();
-        match &dump.reader {
-            Reader::Elf(e) => {
-                if e.truncated_bytes() > 0 {
-                    notices.push(format!(
-                        "{}: the file is truncated: {} MiB of memory its headers describe are missing",
-                        dump.path.display(),
-                        e.truncated_bytes() >> 20
-                    ));
-                }
-                if e.incomplete() {
-                    notices.push(format!(
-                        "{}: the dump is marked incomplete (ELF e_flags)",
-                        dump.path.display()
-                    ));
-                }
-            }
-            Reader::Kdump(k) => {
-                if k.incomplete() {
-                    notices.push(format!(
-                        "{}: the dump is marked incomplete (DUMP_DH_COMPRESSED_INCOMPLETE)",
-                        dump.path.display()
-                    ));
-                }
-            }
-        }
         Ok(Program {
             debug,
-            dump,
+            dump: None,
+            memory,
+            notes,
             space,
             located,
             banner,
-            notices,
+            notices: Vec::new(),
         })
     }
 

@@ -9,9 +9,10 @@ pub fn info(out: &mut impl Write, i: &Info) -> io::Result<()> {
     let row =
         |out: &mut dyn Write, k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k:>16}: {v}");
     row(out, "dump", &i.dump)?;
+    let kind = i.format.map_or("a live kernel", |f| f.describe());
     let format = match &i.compression {
-        Some(c) => format!("{} ({c})", i.format.describe()),
-        None => i.format.describe().to_owned(),
+        Some(c) => format!("{kind} ({c})"),
+        None => kind.to_owned(),
     };
     row(out, "format", &format)?;
     row(out, "release", &i.release)?;
