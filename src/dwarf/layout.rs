@@ -2,7 +2,7 @@
 //! bitfield positions, holes, padding, natural alignment and inferred
 //! `__packed__`.
 //!
-//! [`Model`] mirrors the facts dwarves 1.24 derives from DWARF
+//! The private `Model` mirrors the facts dwarves 1.24 derives from DWARF
 //! (`class_member__cache_byte_size` in `dwarf_loader.c`,
 //! `class__find_holes`, `tag__natural_alignment` and
 //! `class__infer_packed_attributes` in `dwarves.c`), including the widths
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::types::{Type, TypeId};
+use super::types::{DepthGuard, Type, TypeId};
 use super::DebugInfo;
 use crate::error::Result;
 
@@ -304,6 +304,7 @@ impl<'a> Model<'a> {
 
     /// `tag__natural_alignment` of an already stripped type.
     pub(crate) fn natural_alignment(&mut self, id: Option<TypeId>) -> Result<u64> {
+        let _guard = DepthGuard::enter()?;
         let Some(id) = id else { return Ok(1) };
         let t = self.di.ty(id)?;
         let a = match &*t {
@@ -576,6 +577,7 @@ fn layout_members(
     base: u64,
     cacheline_size: u64,
 ) -> Result<Vec<LayoutMember>> {
+    let _guard = DepthGuard::enter()?;
     model.find_holes(id)?;
     let members = model.class(id)?.members.clone();
     let mut out = Vec::with_capacity(members.len());

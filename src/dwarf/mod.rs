@@ -27,7 +27,8 @@
 //! compute exactly the value already in the section. So the sections are
 //! read as they are for `ET_EXEC` and `ET_DYN`; only relocatable objects
 //! (`ET_REL`, e.g. an unlinked `vmlinux.o`), whose debug sections do hold
-//! zeros, get their `.rela.debug_*` applied (see [`relocate`]).
+//! zeros, get their `.rela.debug_*` applied (the private `relocate` module;
+//! the Linux 6.12 `vmlinux.o` then reads exactly like its vmlinux).
 
 mod relocate;
 pub mod symbols;
@@ -242,7 +243,9 @@ impl DebugInfo {
     }
 
     /// The function or object symbol at or before `addr`, and how far past
-    /// its start `addr` is.
+    /// its start `addr` is. Untyped symbols in a section count too (the
+    /// kernel's assembly entry points are `STT_NOTYPE`); among symbols at
+    /// the same address, a sized one wins over a zero-sized marker.
     pub fn symbol_at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
         self.symbol_table().at(addr)
     }
@@ -261,7 +264,9 @@ impl DebugInfo {
         let addr = addr.get();
         let end = addr.checked_add(len as u64)?;
         let section = self.sections.iter().find(|s| {
-            s.alloc && s.addr != 0 && s.addr <= addr && end <= s.addr.saturating_add(s.size)
+            // x86_64's zero-based `.data..percpu` is at address 0: its link
+            // addresses are offsets into the per-CPU template.
+            s.alloc && s.size != 0 && s.addr <= addr && end <= s.addr.saturating_add(s.size)
         })?;
         let data = self.section_bytes(section).ok()?;
         let start = usize::try_from(addr - section.addr).ok()?;

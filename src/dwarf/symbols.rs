@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use object::read::elf::ElfFile64;
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSymbol, SymbolKind, SymbolSection};
 
 use crate::addr::LinkAddr;
 
@@ -48,8 +48,14 @@ impl SymbolTable {
             if name.is_empty() {
                 continue;
             }
-            let code_or_data =
-                matches!(sym.kind(), SymbolKind::Text | SymbolKind::Data) && !sym.is_undefined();
+            // Functions and objects, plus untyped symbols in a section: the
+            // kernel's assembly entry points (`SYM_CODE_START`, such as
+            // `ret_from_fork` or `entry_SYSCALL_64`) are STT_NOTYPE.
+            let code_or_data = match sym.kind() {
+                SymbolKind::Text | SymbolKind::Data => !sym.is_undefined(),
+                SymbolKind::Unknown => matches!(sym.section(), SymbolSection::Section(_)),
+                _ => false,
+            };
             let idx = table.entries.len();
             table.entries.push(Entry {
                 name: name.into(),
@@ -87,7 +93,8 @@ impl SymbolTable {
         self.by_name.get(name).map(|&i| self.symbol(i))
     }
 
-    /// The nearest function or object symbol at or before `addr`.
+    /// The nearest function, object or assembly-label symbol at or before
+    /// `addr`.
     pub(crate) fn at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
         let addr = addr.get();
         let pos = self

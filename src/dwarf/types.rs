@@ -1,13 +1,14 @@
 //! Types from `.debug_info`: the name index, the type model, member lookup.
 //!
 //! A type is identified by the `.debug_info` offset of its DIE
-//! ([`TypeId`]). [`Type`]s are decoded on demand and cached.
+//! ([`TypeId`]). Type DIEs are decoded on demand and cached.
 //!
 //! Kernel DWARF repeats every type in every compilation unit that uses it,
 //! so the index keeps only the *first* definition of each (kind, name), in
 //! `.debug_info` order. That is also the definition `pahole -C` prints: it
 //! loads units in order and stops at the first one that defines the name.
-//! Declarations (`DW_AT_declaration`) are not indexed.
+//! Declarations (`DW_AT_declaration`) are not indexed, and neither are
+//! types declared inside functions (pahole would also find those).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -97,7 +98,10 @@ impl UnitInfo {
             let header = match iter.next() {
                 Ok(Some(h)) => h,
                 Ok(None) => break,
-                Err(e) => return Err(dwarf_err(e, at)),
+                // A damaged unit header hides the units after it; keep the
+                // ones before (the walk is best-effort).
+                Err(e) if units.is_empty() => return Err(dwarf_err(e, at)),
+                Err(_) => break,
             };
             let offset = header.offset().0 as u64;
             units.push(UnitInfo {
@@ -517,8 +521,10 @@ impl DebugInfo {
                 break;
             }
             let unit = &units[index.next_unit];
-            let ctx = UnitCtx::new(dw, unit)?;
-            scan_unit(&ctx, &mut index.first)?;
+            // A unit that does not parse is skipped: the others still index.
+            if let Ok(ctx) = UnitCtx::new(dw, unit) {
+                let _ = scan_unit(&ctx, &mut index.first);
+            }
             index.next_unit += 1;
             scanned += unit.end - unit.offset;
             if done(&index.first) {
@@ -975,6 +981,7 @@ impl DebugInfo {
     /// member called `name`; gives the byte offset of the anonymous
     /// container it was found in.
     fn find_member(&self, agg: TypeId, name: &str) -> Result<Option<(u64, RawMember)>> {
+        let _guard = DepthGuard::enter()?;
         let t = self.ty(agg)?;
         let Some(a) = t.aggregate() else {
             return Ok(None);
@@ -1077,6 +1084,9 @@ impl DebugInfo {
     /// pahole's `__tag__name`, including its fixed-size buffers: the result
     /// is cut to `len - 1` bytes, as `snprintf` would.
     pub(crate) fn tag_name(&self, id: Option<TypeId>, len: usize) -> String {
+        let Ok(_guard) = DepthGuard::enter() else {
+            return truncate("<ERROR: type loop>".into(), len);
+        };
         let Some(id) = id else {
             return truncate("void".into(), len);
         };
@@ -1141,7 +1151,7 @@ impl DebugInfo {
         name: Option<&str>,
         inlined: bool,
         is_pointer: bool,
-        type_spacing: usize,
+        type_spacing: i32,
         is_prototype: bool,
     ) -> String {
         let Ok(t) = self.ty(id) else {
@@ -1164,7 +1174,7 @@ impl DebugInfo {
             if is_pointer { "*" } else { "" },
             name.unwrap_or(""),
             if is_prototype { ")" } else { "" },
-            w = type_spacing
+            w = type_spacing.unsigned_abs() as usize
         );
         s.push('(');
         let mut first = true;
@@ -1204,6 +1214,38 @@ impl DebugInfo {
             s.push(')');
         }
         s
+    }
+}
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How deep type walks may recurse: far beyond any real C type, well short
+/// of the stack (a damaged DWARF can make types contain themselves).
+const MAX_DEPTH: usize = 200;
+
+/// A level of recursion in a type walk; dropping it leaves the level.
+pub(crate) struct DepthGuard(());
+
+impl DepthGuard {
+    /// Enters one more level, or fails when types nest absurdly deep.
+    pub(crate) fn enter() -> Result<DepthGuard> {
+        DEPTH.with(|d| {
+            if d.get() >= MAX_DEPTH {
+                return Err(Error::BadDwarf {
+                    what: "types nest too deep (a type loop?)".into(),
+                });
+            }
+            d.set(d.get() + 1);
+            Ok(DepthGuard(()))
+        })
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }
 
@@ -1333,8 +1375,9 @@ fn scan_parallel(dw: Dw<'_>, units: &[UnitInfo]) -> Result<Vec<FirstMap>> {
     let scan_chunk = |chunk: &[UnitInfo]| -> Result<FirstMap> {
         let mut map = FirstMap::default();
         for u in chunk {
-            let ctx = UnitCtx::new(dw, u)?;
-            scan_unit(&ctx, &mut map)?;
+            if let Ok(ctx) = UnitCtx::new(dw, u) {
+                let _ = scan_unit(&ctx, &mut map);
+            }
         }
         Ok(map)
     };

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use crate::dwarf::layout::{Model, PMember};
-use crate::dwarf::types::{Qualifier, Type, TypeId};
+use crate::dwarf::types::{DepthGuard, Qualifier, Type, TypeId};
 use crate::dwarf::DebugInfo;
 use crate::error::{Error, Result};
 
@@ -424,6 +424,7 @@ impl Printer<'_, '_> {
         conf: &Conf,
         out: &mut String,
     ) -> Result<()> {
+        let _guard = DepthGuard::enter()?;
         let Some(mut id) = id else {
             out.push_str(&format!(
                 "{} {}",
@@ -481,7 +482,7 @@ impl Printer<'_, '_> {
                             name.as_deref(),
                             false,
                             true,
-                            tconf.type_spacing.max(0) as usize,
+                            tconf.type_spacing,
                             true,
                         ));
                         return Ok(());
@@ -510,7 +511,7 @@ impl Printer<'_, '_> {
                         name.as_deref(),
                         false,
                         false,
-                        tconf.type_spacing.max(0) as usize,
+                        tconf.type_spacing,
                         true,
                     ));
                     return Ok(());
@@ -705,6 +706,7 @@ impl Printer<'_, '_> {
 
     /// `union__fprintf`.
     fn union_fprintf(&mut self, id: TypeId, conf: &Conf, out: &mut String) -> Result<()> {
+        let _guard = DepthGuard::enter()?;
         let indent = conf.indent.min(MAX_INDENT - 1);
         if let Some(p) = &conf.prefix {
             out.push_str(p);
@@ -748,6 +750,7 @@ impl Printer<'_, '_> {
 
     /// `__class__fprintf`: a struct, its members and (at the top) the summary.
     fn class_fprintf(&mut self, id: TypeId, conf: &Conf, out: &mut String) -> Result<()> {
+        let _guard = DepthGuard::enter()?;
         let mut cconf = conf.clone();
         if let Some(p) = &cconf.prefix {
             out.push_str(p);
