@@ -71,6 +71,9 @@ pub enum Error {
         /// The member path asked for.
         member: String,
     },
+    /// A live target (QEMU's gdbstub, GDB) misbehaved or went away.
+    #[error("{0}")]
+    Live(String),
     /// The command line does not say enough.
     #[error("{0}")]
     Usage(String),
@@ -100,6 +103,7 @@ impl Error {
             Error::BadDwarf { .. } => "bad_dwarf",
             Error::TypeNotFound { .. } => "type_not_found",
             Error::MemberNotFound { .. } => "member_not_found",
+            Error::Live(_) => "live",
             Error::Usage(_) => "usage",
             Error::Partial(_) => "partial",
             Error::NotImplemented { .. } => "not_implemented",

@@ -77,21 +77,30 @@ fn parse_hex(s: &str) -> Result<u64, String> {
 impl Target {
     /// Open the program these options describe.
     fn open(&self) -> kpeek::Result<kpeek::kernel::Program> {
-        if self.qemu.is_some() {
-            return Err(Error::NotImplemented {
-                command: "--qemu",
-                tracking: "issue 10",
-            });
-        }
-        let (Some(vmlinux), Some(core)) = (&self.vmlinux, &self.core) else {
-            return Err(Error::Usage(
-                "give --vmlinux VMLINUX and --core DUMP".into(),
-            ));
-        };
         let options = kpeek::kernel::OpenOptions {
             kaslr_offset: self.kaslr_offset,
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
             allow_mismatch: self.allow_mismatch,
+        };
+        if let Some(address) = &self.qemu {
+            let Some(vmlinux) = &self.vmlinux else {
+                return Err(Error::Usage("give --vmlinux VMLINUX with --qemu".into()));
+            };
+            let debug = kpeek::dwarf::DebugInfo::open(vmlinux)?;
+            let qemu =
+                kpeek::memory::qemu::QemuGdb::connect(address, std::time::Duration::from_secs(10))?;
+            let notes = qemu.notes();
+            return kpeek::kernel::Program::from_memory(
+                debug,
+                std::sync::Arc::new(qemu),
+                notes,
+                &options,
+            );
+        }
+        let (Some(vmlinux), Some(core)) = (&self.vmlinux, &self.core) else {
+            return Err(Error::Usage(
+                "give --vmlinux VMLINUX and --core DUMP (or --qemu HOST:PORT)".into(),
+            ));
         };
         let prog = kpeek::kernel::Program::open(vmlinux, core, &options)?;
         for notice in &prog.notices {
@@ -343,6 +352,10 @@ fn main() -> ExitCode {
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Partial(_)) => ExitCode::from(2),
+        // `kpeek ps | head`: the reader left; that is not an error.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("kpeek: {err}");
             ExitCode::FAILURE

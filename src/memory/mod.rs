@@ -7,6 +7,7 @@
 //! loaded.
 
 pub mod kaslr;
+pub mod qemu;
 pub mod x86_64;
 
 use crate::addr::PhysAddr;

@@ -31,12 +31,12 @@ pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result
     if threads {
         writeln!(
             out,
-            "     PID      TID     PPID CPU  TASK                ST  NTHR   UID  COMM"
+            "     PID      TID     PPID CPU  TASK                ST  NTHR   UID      RSS  COMM"
         )?;
     } else {
         writeln!(
             out,
-            "     PID     PPID CPU  TASK                ST  NTHR   UID  COMM"
+            "     PID     PPID CPU  TASK                ST  NTHR   UID      RSS  COMM"
         )?;
     }
     for t in tasks {

@@ -1,0 +1,426 @@
+//! A live QEMU guest through QEMU's gdbstub (the GDB remote protocol).
+//!
+//! kpeek speaks the protocol itself: packets `$data#ck` with `+`/`-` acks
+//! (QEMU has no no-ack mode), the target description to learn where `cr3`
+//! is, `g` per vCPU, and `m` reads of at most 2048 bytes of **physical**
+//! memory (`Qqemu.PhyMemMode:1`), so translation is kpeek's own page walk and
+//! does not depend on which vCPU is selected or whether it is in user mode.
+//! Connecting stops the guest; dropping the connection restores
+//! `PhyMemMode:0` and detaches, which lets the guest run again.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::MemorySource;
+use crate::addr::PhysAddr;
+use crate::dump::{Notes, QemuCpuState};
+use crate::{Error, Result};
+
+/// QEMU refuses `m` packets for more than this many bytes.
+const MAX_READ: usize = 2048;
+/// Pages kept after reading (4 KiB each).
+const CACHE_PAGES: usize = 4096;
+
+/// A connection to QEMU's gdbstub.
+pub struct QemuGdb {
+    conn: Mutex<Conn>,
+    /// The stub speaks multiprocess thread ids (`p1.1`): detach with `D;1`.
+    multiprocess: bool,
+    /// Where it is.
+    pub address: String,
+    /// The registers of each vCPU, as QEMU reported them when kpeek connected.
+    pub cpus: Vec<QemuCpuState>,
+    /// Packets sent so far (for benchmarks: requests, not bytes, cost time).
+    pub packets: std::sync::atomic::AtomicU64,
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    cache: std::collections::HashMap<u64, Box<[u8]>>,
+}
+
+fn proto(address: &str, what: impl std::fmt::Display) -> Error {
+    Error::Live(format!("QEMU gdbstub at {address}: {what}"))
+}
+
+impl Conn {
+    fn send(&mut self, address: &str, payload: &[u8]) -> Result<Vec<u8>> {
+        let sum = payload.iter().fold(0u8, |a, &b| a.wrapping_add(b));
+        let mut packet = Vec::with_capacity(payload.len() + 4);
+        packet.push(b'$');
+        packet.extend_from_slice(payload);
+        packet.extend_from_slice(format!("#{sum:02x}").as_bytes());
+        for _attempt in 0..3 {
+            self.stream
+                .write_all(&packet)
+                .map_err(|e| proto(address, format!("send: {e}")))?;
+            match self.byte(address)? {
+                b'+' => return self.receive(address),
+                b'-' => continue,
+                // A reply whose ack got lost: take the packet as it is.
+                b'$' => {
+                    self.buf.push(b'$');
+                    return self.receive(address);
+                }
+                other => {
+                    return Err(proto(
+                        address,
+                        format!("expected an ack, got {:?}", other as char),
+                    ))
+                }
+            }
+        }
+        Err(proto(address, "the stub keeps rejecting our packets"))
+    }
+
+    fn byte(&mut self, address: &str) -> Result<u8> {
+        if self.buf.is_empty() {
+            let mut chunk = [0u8; 65536];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .map_err(|e| proto(address, format!("receive: {e}")))?;
+            if n == 0 {
+                return Err(proto(address, "the connection was closed"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            self.buf.reverse();
+        }
+        Ok(self.buf.pop().unwrap_or(0))
+    }
+
+    /// Receive one packet, ack it, and return its decoded payload. `O`
+    /// (console output) packets are skipped.
+    fn receive(&mut self, address: &str) -> Result<Vec<u8>> {
+        loop {
+            while self.byte(address)? != b'$' {}
+            let mut raw = Vec::new();
+            loop {
+                match self.byte(address)? {
+                    b'#' => break,
+                    b => raw.push(b),
+                }
+            }
+            let hex = [self.byte(address)?, self.byte(address)?];
+            let want = u8::from_str_radix(std::str::from_utf8(&hex).unwrap_or("zz"), 16).ok();
+            let sum = raw.iter().fold(0u8, |a, &b| a.wrapping_add(b));
+            if want != Some(sum) {
+                self.stream.write_all(b"-").map_err(|e| proto(address, e))?;
+                continue;
+            }
+            self.stream.write_all(b"+").map_err(|e| proto(address, e))?;
+            let payload = unescape(&raw);
+            if payload.first() == Some(&b'O') && payload != b"OK" {
+                continue;
+            }
+            return Ok(payload);
+        }
+    }
+}
+
+/// Undo the protocol's run-length (`*`) and binary (`}`) encodings.
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'}' if i + 1 < raw.len() => {
+                out.push(raw[i + 1] ^ 0x20);
+                i += 2;
+            }
+            b'*' if i + 1 < raw.len() && !out.is_empty() => {
+                let last = *out.last().unwrap_or(&0);
+                let n = raw[i + 1].saturating_sub(29) as usize;
+                out.extend(std::iter::repeat_n(last, n));
+                i += 2;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
+/// A register in the target description: name, byte offset in `g`, size.
+#[derive(Clone, Debug)]
+struct Reg {
+    name: String,
+    offset: usize,
+    size: usize,
+}
+
+/// The registers of a target description, in `g` order.
+fn parse_registers(xml_docs: &[String]) -> Vec<Reg> {
+    let mut regs = Vec::new();
+    let mut offset = 0;
+    for doc in xml_docs {
+        // QEMU's i386-64bit.xml keeps some registers inside <!-- comments -->.
+        let mut text = String::with_capacity(doc.len());
+        let mut rest = doc.as_str();
+        while let Some(start) = rest.find("<!--") {
+            text.push_str(&rest[..start]);
+            rest = rest[start..]
+                .find("-->")
+                .map_or("", |end| &rest[start + end + 3..]);
+        }
+        text.push_str(rest);
+        for tag in text.split("<reg ").skip(1) {
+            let attr = |name: &str| {
+                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+                let end = tag[start..].find('"')? + start;
+                Some(tag[start..end].to_owned())
+            };
+            let (Some(name), Some(bits)) = (
+                attr("name"),
+                attr("bitsize").and_then(|b| b.parse::<usize>().ok()),
+            ) else {
+                continue;
+            };
+            regs.push(Reg {
+                name,
+                offset,
+                size: bits / 8,
+            });
+            offset += bits / 8;
+        }
+    }
+    regs
+}
+
+/// Read one document of the target description (`qXfer:features:read`).
+fn fetch_xml(conn: &mut Conn, address: &str, annex: &str) -> Result<String> {
+    let mut doc = Vec::new();
+    loop {
+        let req = format!("qXfer:features:read:{annex}:{:x},{:x}", doc.len(), 4000);
+        let reply = conn.send(address, req.as_bytes())?;
+        let (kind, data) = reply
+            .split_first()
+            .ok_or_else(|| proto(address, "empty qXfer reply"))?;
+        doc.extend_from_slice(data);
+        match kind {
+            b'l' => return Ok(String::from_utf8_lossy(&doc).into_owned()),
+            b'm' if doc.len() < 1 << 20 => continue,
+            _ => {
+                return Err(proto(
+                    address,
+                    format!("cannot read {annex}: {}", String::from_utf8_lossy(&reply)),
+                ))
+            }
+        }
+    }
+}
+
+impl QemuGdb {
+    /// Connect, stop the guest (QEMU does so on connect), learn the
+    /// registers of every vCPU and switch to physical memory reads.
+    pub fn connect(address: &str, timeout: Duration) -> Result<QemuGdb> {
+        let addrs: Vec<_> = address
+            .to_socket_addrs()
+            .map_err(|e| proto(address, format!("bad address: {e}")))?
+            .collect();
+        let stream = addrs
+            .iter()
+            .find_map(|a| TcpStream::connect_timeout(a, timeout).ok())
+            .ok_or_else(|| {
+                proto(
+                    address,
+                    "nothing is listening (start QEMU with -gdb tcp::PORT or -s)",
+                )
+            })?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| proto(address, e))?;
+        stream.set_nodelay(true).map_err(|e| proto(address, e))?;
+        let mut conn = Conn {
+            stream,
+            buf: Vec::new(),
+            cache: Default::default(),
+        };
+        // No multiprocess: QEMU then takes a plain `D` to detach (with it, a bare
+        // `D` is refused and the guest would stay stopped).
+        let supported = conn.send(address, b"qSupported:xmlRegisters=i386")?;
+        let feature = b"qXfer:features:read+";
+        if !supported.windows(feature.len()).any(|w| w == feature) {
+            return Err(proto(
+                address,
+                "the stub has no target description (qXfer:features:read)",
+            ));
+        }
+        let stop = conn.send(address, b"?")?;
+        if stop.is_empty() {
+            return Err(proto(address, "no stop reply: is this a QEMU gdbstub?"));
+        }
+        // QEMU keeps multiprocess mode from any earlier debugger that asked
+        // for it; its thread ids then look like `p01.01`.
+        let multiprocess = stop.windows(8).any(|w| w == b"thread:p");
+        // The target description: target.xml, then each file it includes,
+        // in document order (QEMU's target.xml holds only includes).
+        let target = fetch_xml(&mut conn, address, "target.xml")?;
+        let mut docs = vec![target.clone()];
+        for inc in target.split("<xi:include href=\"").skip(1) {
+            if let Some(end) = inc.find('"') {
+                docs.push(fetch_xml(&mut conn, address, &inc[..end])?);
+            }
+        }
+        let regs = parse_registers(&docs);
+        let reg = |name: &str| regs.iter().find(|r| r.name == name).cloned();
+
+        // Every vCPU's registers.
+        let mut threads = Vec::new();
+        let mut reply = conn.send(address, b"qfThreadInfo")?;
+        while reply.first() == Some(&b'm') {
+            for id in reply[1..].split(|&b| b == b',') {
+                threads.push(String::from_utf8_lossy(id).into_owned());
+            }
+            reply = conn.send(address, b"qsThreadInfo")?;
+        }
+        let mut cpus = Vec::new();
+        for tid in &threads {
+            conn.send(address, format!("Hg{tid}").as_bytes())?;
+            let g = conn.send(address, b"g")?;
+            let bytes = from_hex(&g).ok_or_else(|| proto(address, "bad g reply"))?;
+            let get = |name: &str| {
+                let r = reg(name)?;
+                let b = bytes.get(r.offset..r.offset + r.size.min(8))?;
+                let mut v = [0u8; 8];
+                v[..b.len()].copy_from_slice(b);
+                Some(u64::from_le_bytes(v))
+            };
+            cpus.push(QemuCpuState {
+                rip: get("rip").unwrap_or(0),
+                rsp: get("rsp").unwrap_or(0),
+                cr3: get("cr3").ok_or_else(|| {
+                    proto(address, "the target description has no cr3 (QEMU too old?)")
+                })?,
+                cr4: get("cr4").unwrap_or(0),
+                idt_base: 0,
+                gs_base: get("gs_base").unwrap_or(0),
+            });
+        }
+        let phys = conn.send(address, b"Qqemu.PhyMemMode:1")?;
+        if phys != b"OK" {
+            return Err(proto(
+                address,
+                "no physical memory mode (Qqemu.PhyMemMode): is this QEMU?",
+            ));
+        }
+        Ok(QemuGdb {
+            conn: Mutex::new(conn),
+            multiprocess,
+            address: address.to_owned(),
+            cpus,
+            packets: Default::default(),
+        })
+    }
+
+    /// Notes for [`crate::kernel::Program::from_memory`]: the vCPUs' state.
+    pub fn notes(&self) -> Notes {
+        Notes {
+            vmcoreinfo: None,
+            prstatus: Vec::new(),
+            qemu_cpus: self.cpus.clone(),
+        }
+    }
+
+    fn read_page(&self, conn: &mut Conn, page: u64) -> Result<Box<[u8]>> {
+        if let Some(p) = conn.cache.get(&page) {
+            return Ok(p.clone());
+        }
+        let mut data = Vec::with_capacity(4096);
+        for half in 0..4096 / MAX_READ {
+            let addr = page + (half * MAX_READ) as u64;
+            self.packets
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reply = conn.send(&self.address, format!("m{addr:x},{MAX_READ:x}").as_bytes())?;
+            if reply.first() == Some(&b'E') {
+                return Err(Error::fault(
+                    "physical",
+                    addr,
+                    MAX_READ,
+                    "QEMU cannot read it",
+                ));
+            }
+            data.extend(from_hex(&reply).ok_or_else(|| proto(&self.address, "bad m reply"))?);
+        }
+        if data.len() != 4096 {
+            return Err(Error::fault("physical", page, 4096, "short read from QEMU"));
+        }
+        let data = data.into_boxed_slice();
+        if conn.cache.len() >= CACHE_PAGES {
+            conn.cache.clear();
+        }
+        conn.cache.insert(page, data.clone());
+        Ok(data)
+    }
+}
+
+impl MemorySource for QemuGdb {
+    fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = addr.0 + done as u64;
+            let page = self.read_page(&mut conn, at & !0xfff)?;
+            let off = (at & 0xfff) as usize;
+            let n = (4096 - off).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&page[off..off + n]);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for QemuGdb {
+    fn drop(&mut self) {
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = conn.send(&self.address, b"Qqemu.PhyMemMode:0");
+        // Detach: QEMU lets the guest run again.
+        let detach: &[u8] = if self.multiprocess { b"D;1" } else { b"D" };
+        if conn.send(&self.address, detach).ok().as_deref() != Some(b"OK") {
+            eprintln!("kpeek: warning: QEMU at {} did not accept the detach; the guest may still be stopped", self.address);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_escapes_and_run_lengths() {
+        assert_eq!(unescape(b"a}\x03b"), b"a#b");
+        // "0* " is '0' repeated 1 + (' ' - 29) = 4 times.
+        assert_eq!(unescape(b"0* "), b"0000");
+        assert_eq!(from_hex(b"4c69"), Some(b"Li".to_vec()));
+        assert_eq!(from_hex(b"4c6"), None);
+    }
+
+    #[test]
+    fn registers_come_in_document_order() {
+        let docs = vec![
+            "<feature><reg name=\"rax\" bitsize=\"64\"/><!-- <reg name=\"ss_base\" bitsize=\"64\"/> --><reg name=\"eflags\" bitsize=\"32\" type=\"x\"/></feature>".to_owned(),
+            "<feature><reg name=\"cr3\" bitsize=\"64\"/></feature>".to_owned(),
+        ];
+        let regs = parse_registers(&docs);
+        assert_eq!(
+            regs.iter()
+                .map(|r| (r.name.as_str(), r.offset, r.size))
+                .collect::<Vec<_>>(),
+            [("rax", 0, 8), ("eflags", 8, 4), ("cr3", 12, 8)]
+        );
+    }
+}
