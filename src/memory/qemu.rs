@@ -53,17 +53,31 @@ impl Conn {
         packet.push(b'$');
         packet.extend_from_slice(payload);
         packet.extend_from_slice(format!("#{sum:02x}").as_bytes());
+        if std::env::var_os("KPEEK_TRACE_RSP").is_some() {
+            eprintln!("kpeek: rsp -> {}", String::from_utf8_lossy(payload));
+        }
+        // Only `?` asks for a stop reply; any other one is QEMU announcing,
+        // unasked, that it stopped the guest as we connected: skip it.
+        let wants_stop = payload == b"?";
+        let reply = |conn: &mut Conn| -> Result<Vec<u8>> {
+            loop {
+                let r = conn.receive(address)?;
+                if wants_stop || !matches!(r.first(), Some(b'T' | b'S')) {
+                    return Ok(r);
+                }
+            }
+        };
         for _attempt in 0..3 {
             self.stream
                 .write_all(&packet)
                 .map_err(|e| proto(address, format!("send: {e}")))?;
             match self.byte(address)? {
-                b'+' => return self.receive(address),
+                b'+' => return reply(self),
                 b'-' => continue,
-                // A reply whose ack got lost: take the packet as it is.
+                // A packet before the ack (the stop announcement): read on.
                 b'$' => {
                     self.buf.push(b'$');
-                    return self.receive(address);
+                    return reply(self);
                 }
                 other => {
                     return Err(proto(
@@ -113,6 +127,12 @@ impl Conn {
             }
             self.stream.write_all(b"+").map_err(|e| proto(address, e))?;
             let payload = unescape(&raw);
+            if std::env::var_os("KPEEK_TRACE_RSP").is_some() {
+                eprintln!(
+                    "kpeek: rsp <- {}",
+                    String::from_utf8_lossy(&payload[..payload.len().min(120)])
+                );
+            }
             if payload.first() == Some(&b'O') && payload != b"OK" {
                 continue;
             }
