@@ -464,3 +464,42 @@ fn lx_style_matches_the_kernels_own_lx_ps() {
         assert!(theirs.len() > 300, "{}", fixture.name);
     }
 }
+
+/// Kernel stacks live in vmalloc space, which RANDOMIZE_MEMORY can put
+/// within 64 TiB of the direct map: translating them must agree with the
+/// page tables (the direct-map shortcut once claimed them).
+#[test]
+fn kernel_stacks_translate_through_the_page_tables() {
+    for fixture in Fixture::all() {
+        for boot in ["qemu-plain", "kdump"] {
+            let core = fixture.boot(boot).dir.join(if boot == "kdump" {
+                "vmcore.kdump"
+            } else {
+                "vmcore.elf"
+            });
+            let prog =
+                Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect("open");
+            let list = for_each_task(&prog).expect("walk");
+            let layout = prog.located.layout;
+            let mut checked = 0;
+            for t in list.tasks.iter().filter(|t| t.pid != 0) {
+                let walked = prog.space.walk(layout.pgd, t.stack);
+                if let Ok(walked) = walked {
+                    assert_eq!(
+                        prog.space.translate(t.stack).expect("translate"),
+                        walked,
+                        "{}: {}",
+                        fixture.name,
+                        t.comm
+                    );
+                    checked += 1;
+                }
+            }
+            assert!(
+                checked > 300,
+                "{}/{boot}: {checked} stacks mapped",
+                fixture.name
+            );
+        }
+    }
+}

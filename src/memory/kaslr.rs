@@ -30,6 +30,8 @@ pub struct ImageFacts {
     pub init_top_pgt: Option<LinkAddr>,
     /// `page_offset_base`, the variable (with `RANDOMIZE_MEMORY`).
     pub page_offset_base: Option<LinkAddr>,
+    /// `vmalloc_base`, the variable (with `RANDOMIZE_MEMORY`).
+    pub vmalloc_base: Option<LinkAddr>,
 }
 
 impl ImageFacts {
@@ -56,6 +58,7 @@ impl ImageFacts {
             banner: raw[..=len].to_vec(),
             init_top_pgt: symbol("init_top_pgt").map(LinkAddr),
             page_offset_base: symbol("page_offset_base").map(LinkAddr),
+            vmalloc_base: symbol("vmalloc_base").map(LinkAddr),
         })
     }
 }
@@ -216,6 +219,7 @@ fn layout_for<M: MemorySource + Copy>(
         kaslr_offset,
         phys_base,
         page_offset_base: DEFAULT_PAGE_OFFSET,
+        direct_map_end: DEFAULT_PAGE_OFFSET + (1 << 46),
         pgd: PhysAddr(0),
         levels,
         sme_mask,
@@ -225,6 +229,22 @@ fn layout_for<M: MemorySource + Copy>(
     if let Some(sym) = facts.page_offset_base {
         layout.page_offset_base = space.read_u64(sym.relocate(kaslr_offset))?;
     }
+    // The direct map ends where vmalloc begins: the vmalloc_base variable
+    // (RANDOMIZE_MEMORY), else VMCOREINFO's VMALLOC_START, else the default
+    // layout's 64 TiB (4-level) or 4 PiB (5-level).
+    let vmalloc = match facts.vmalloc_base {
+        Some(sym) => Some(space.read_u64(sym.relocate(kaslr_offset))?),
+        None => vmcoreinfo
+            .and_then(|v| v.number("VMALLOC_START"))
+            .map(|v| v as u64),
+    };
+    let arch_size = if levels == 5 { 1u64 << 52 } else { 1u64 << 46 };
+    layout.direct_map_end = match vmalloc {
+        Some(v) if v > layout.page_offset_base => {
+            v.min(layout.page_offset_base.saturating_add(arch_size))
+        }
+        _ => layout.page_offset_base.saturating_add(arch_size),
+    };
     let pgd = match facts.init_top_pgt {
         Some(sym) => space.translate(sym.relocate(kaslr_offset))?,
         None => PhysAddr(

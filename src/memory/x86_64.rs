@@ -29,6 +29,9 @@ pub struct KernelLayout {
     pub phys_base: u64,
     /// Base of the direct map of all physical memory.
     pub page_offset_base: u64,
+    /// End of the direct map: the vmalloc area starts here (with
+    /// `RANDOMIZE_MEMORY` it can be much closer than the architectural 64 TiB).
+    pub direct_map_end: u64,
     /// Physical address of the kernel's top-level page table (`init_top_pgt`).
     pub pgd: PhysAddr,
     /// 4 or 5.
@@ -71,12 +74,7 @@ impl<M: MemorySource> KernelSpace<M> {
                 v.wrapping_sub(START_KERNEL_MAP).wrapping_add(l.phys_base),
             ));
         }
-        let direct_size = if l.levels == 5 {
-            1u64 << 52
-        } else {
-            1u64 << 46
-        };
-        if v >= l.page_offset_base && v - l.page_offset_base < direct_size {
+        if v >= l.page_offset_base && v < l.direct_map_end {
             return Ok(PhysAddr(v - l.page_offset_base));
         }
         self.walk(l.pgd, va)
