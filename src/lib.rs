@@ -23,6 +23,7 @@ pub mod addr;
 pub mod dump;
 pub mod dwarf;
 pub mod error;
+pub mod gdbserver;
 pub mod kernel;
 pub mod memory;
 pub mod render;

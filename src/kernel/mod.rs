@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod program;
+pub mod switch;
 pub mod task;
 
 pub use program::{OpenOptions, Program};

@@ -1,0 +1,76 @@
+//! `monitor` commands (`qRcmd`): kpeek's reports inside GDB.
+//!
+//! - `monitor ps [-T|--threads]`: the `kpeek ps` table;
+//! - `monitor threads`: `kpeek threads` (thrd_showall);
+//! - `monitor info`: the `kpeek info` summary;
+//! - `monitor info version`: kpeek's version. Its being non-empty is what
+//!   makes the kernel's GDB scripts (`scripts/gdb/linux/utils.py`,
+//!   `get_gdbserver_type`) treat the server like QEMU's gdbstub, where thread
+//!   N is CPU N−1;
+//! - `monitor help`.
+
+use gdbstub::target::ext::monitor_cmd::{outputln, ConsoleOutput, MonitorCmd};
+
+use super::Session;
+use crate::render;
+
+/// Console output is sent in `O` packets of about this many bytes.
+const CHUNK: usize = 2048;
+
+const HELP: &str = "kpeek monitor commands:
+  ps [-T|--threads]   the processes (or every thread), like `kpeek ps`
+  threads             every thread, like `kpeek threads`
+  info                the dump: format, release, KASLR, CPUs, like `kpeek info`
+  info version        kpeek's version
+  help                this text";
+
+impl MonitorCmd for Session<'_, '_> {
+    fn handle_monitor_cmd(
+        &mut self,
+        cmd: &[u8],
+        mut out: ConsoleOutput<'_>,
+    ) -> Result<(), Self::Error> {
+        let cmd = String::from_utf8_lossy(cmd);
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let mut text = Vec::new();
+        let snap = self.snap;
+        let written = match words.as_slice() {
+            [] | ["help"] => {
+                outputln!(out, "{HELP}");
+                Ok(())
+            }
+            ["info", "version"] => {
+                outputln!(
+                    out,
+                    "kpeek {} (serving a crash dump read-only)",
+                    crate::VERSION
+                );
+                Ok(())
+            }
+            ["info"] => render::info::info(&mut text, &snap.info),
+            ["ps", rest @ ..] => {
+                let threads = rest.iter().any(|w| *w == "-T" || *w == "--threads");
+                let rows: Vec<_> = snap
+                    .tasks
+                    .tasks
+                    .iter()
+                    .filter(|t| threads || t.pid == t.tgid)
+                    .collect();
+                render::ps::table(&mut text, &rows, threads)
+            }
+            ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks),
+            _ => {
+                outputln!(out, "kpeek: unknown monitor command `{cmd}`\n{HELP}");
+                Ok(())
+            }
+        };
+        if let Err(e) = written {
+            outputln!(out, "kpeek: {e}");
+        }
+        for chunk in text.chunks(CHUNK) {
+            out.write_raw(chunk);
+            out.flush();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,544 @@
+//! `kpeek serve` against the real GDB: every task a thread, symbols under
+//! KASLR, backtraces of sleeping tasks equal to the guest's /proc/PID/stack,
+//! robustness against bad clients, and the kernel's own `lx-ps`.
+//!
+//! Every child process (server, gdb, kpeek) runs under a deadline; a server
+//! is killed when its test ends, pass or fail.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::Fixture;
+
+/// No child may take longer than this.
+const DEADLINE: Duration = Duration::from_secs(150);
+/// Tids of the CPU threads start here (see src/gdbserver/threads.rs).
+const CPU_TID_BASE: u64 = 0x80_0000;
+
+fn gdb_path() -> &'static str {
+    if Path::new("/usr/bin/gdb").is_file() {
+        "/usr/bin/gdb"
+    } else {
+        "gdb"
+    }
+}
+
+/// A running `kpeek serve`, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    started: Instant,
+    ready: Duration,
+}
+
+impl Server {
+    fn start(vmlinux: &Path, core: &Path) -> Server {
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .arg("serve")
+            .arg("--vmlinux")
+            .arg(vmlinux)
+            .arg("--core")
+            .arg(core)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kpeek serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining so the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            started,
+            ready: Duration::ZERO,
+        };
+        while server.port == 0 {
+            let left = DEADLINE.saturating_sub(started.elapsed());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("kpeek serve {}: no address printed", core.display()));
+            if let Some(rest) = line.split("target remote 127.0.0.1:").nth(1) {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                server.port = port.parse().expect("a port number");
+            }
+        }
+        server.ready = started.elapsed();
+        std::thread::spawn(move || for _ in rx {});
+        server
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr()).expect("connect to kpeek serve");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        s
+    }
+
+    /// Whether the server process is still running.
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a command to completion within DEADLINE; stdout + stderr.
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    )
+}
+
+/// `gdb -nx -batch VMLINUX -ex 'target remote ADDR' -ex CMD...`: all it printed.
+fn gdb(vmlinux: &Path, server: &Server, cmds: &[&str]) -> String {
+    let mut c = Command::new(gdb_path());
+    c.args(["-nx", "-batch"]).arg(vmlinux);
+    c.arg("-ex").arg(format!("target remote {}", server.addr()));
+    for cmd in cmds {
+        c.arg("-ex").arg(cmd);
+    }
+    let (_, out, err) = run(&mut c);
+    format!("{out}{err}")
+}
+
+/// One line of `info threads`: GDB's number, the tid, the extra info.
+#[derive(Debug)]
+struct GdbThread {
+    num: u32,
+    tid: u64,
+    label: String,
+}
+
+fn parse_info_threads(out: &str) -> Vec<GdbThread> {
+    out.lines()
+        .filter_map(|line| {
+            let line = line.trim_start_matches(['*', ' ']);
+            let (num, rest) = line.split_once(char::is_whitespace)?;
+            let num: u32 = num.parse().ok()?;
+            let rest = rest.trim_start().strip_prefix("Thread 1.")?;
+            let (tid, rest) = rest.split_once(" (")?;
+            // The label ends at the first ") " (no fixture comm has a parenthesis).
+            let (label, _) = rest.split_once(") ")?;
+            Some(GdbThread {
+                num,
+                tid: tid.parse().ok()?,
+                label: label.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The function names of a `bt`, innermost first.
+fn bt_functions(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix('#')?;
+            let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit()).trim();
+            let rest = match rest.split_once(" in ") {
+                Some((addr, f)) if addr.starts_with("0x") => f,
+                _ => rest,
+            };
+            Some(rest.split(" (").next()?.to_owned())
+        })
+        .collect()
+}
+
+/// The function names of a /proc/PID/stack (`[<0>] __do_sys_pause+0x29/0x33`).
+fn proc_stack_functions(stack: &str) -> Vec<String> {
+    stack
+        .lines()
+        .filter_map(|l| l.split("] ").nth(1)?.split('+').next().map(str::to_owned))
+        .collect()
+}
+
+fn is_scheduler_frame(f: &str) -> bool {
+    f.contains("schedule") || f.contains("switch_to") || f == "context_switch"
+}
+
+/// `kpeek ps --threads --format json`: (pid, comm, kthread) of every task.
+fn kpeek_tasks(vmlinux: &Path, core: &Path) -> Vec<(i64, String, bool)> {
+    let (ok, out, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(["ps", "--threads", "--format", "json", "--vmlinux"])
+        .arg(vmlinux)
+        .arg("--core")
+        .arg(core));
+    assert!(ok, "kpeek ps failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ps JSON");
+    v["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["pid"].as_i64().expect("pid"),
+                t["comm"].as_str().expect("comm").to_owned(),
+                t["kthread"].as_bool().expect("kthread"),
+            )
+        })
+        .collect()
+}
+
+fn dump(fixture: &str, boot: &str, file: &str) -> (Fixture, PathBuf, PathBuf) {
+    let fx = Fixture::load(fixture);
+    let core = fx.boot(boot).dir.join(file);
+    let vmlinux = fx.vmlinux();
+    (fx, vmlinux, core)
+}
+
+/// Threads, symbols and a sleeping task's backtrace for one dump.
+fn check_dump(fixture: &str, boot: &str, file: &str) {
+    let (fx, vmlinux, core) = dump(fixture, boot, file);
+    let server = Server::start(&vmlinux, &core);
+    let t = Instant::now();
+    let out = gdb(
+        &vmlinux,
+        &server,
+        &[
+            "info threads",
+            "p init_task.comm",
+            "p linux_banner",
+            "monitor info version",
+        ],
+    );
+    let first_session = t.elapsed();
+    eprintln!(
+        "{fixture} {boot}/{file}: server ready after {:?}; first GDB session with `info threads` took {first_session:?} (serve start to its end: {:?})",
+        server.ready,
+        server.started.elapsed()
+    );
+
+    // Exactly the tasks of `kpeek ps --threads`, plus the CPUs first.
+    let threads = parse_info_threads(&out);
+    let tasks = kpeek_tasks(&vmlinux, &core);
+    let cpus: Vec<&GdbThread> = threads.iter().filter(|t| t.tid >= CPU_TID_BASE).collect();
+    assert_eq!(cpus.len(), 2, "{file}: two CPUs (qemu -smp 2):\n{out}");
+    for (i, cpu) in cpus.iter().enumerate() {
+        assert_eq!(cpu.num as usize, i + 1, "CPU threads come first, in order");
+        assert!(cpu.label.starts_with(&format!("CPU {i}: ")), "{cpu:?}");
+    }
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for (pid, comm, kthread) in &tasks {
+        let label = if *kthread {
+            format!("{pid} [{comm}]")
+        } else {
+            format!("{pid} {comm}")
+        };
+        *want.entry(label).or_default() += 1;
+    }
+    let mut have: BTreeMap<String, usize> = BTreeMap::new();
+    for t in threads.iter().filter(|t| t.tid < CPU_TID_BASE) {
+        let label = t.label.split(", on CPU").next().unwrap_or("").to_owned();
+        if let Some(pid) = label.split(' ').next().and_then(|p| p.parse::<u64>().ok()) {
+            if pid > 0 {
+                assert_eq!(t.tid, pid, "a task's tid is its pid: {t:?}");
+            }
+        }
+        *have.entry(label).or_default() += 1;
+    }
+    assert_eq!(
+        have, want,
+        "{file}: info threads lists exactly kpeek ps --threads"
+    );
+    assert_eq!(threads.len(), tasks.len() + 2);
+
+    assert!(out.contains("= \"swapper/0\\000"), "{out}");
+    assert!(
+        out.contains("Linux version "),
+        "linux_banner (.rodata) lines up:\n{out}"
+    );
+    assert!(out.contains("kpeek "), "monitor info version:\n{out}");
+
+    // kpw-alpha sleeps in pause(): its backtrace is the guest's /proc/PID/stack.
+    let truth = fx.boot(boot).truth();
+    let alpha = truth
+        .tasks
+        .iter()
+        .find(|t| t.comm == "kpw-alpha")
+        .expect("kpw-alpha in the truth");
+    let want_fns: Vec<String> = proc_stack_functions(alpha.stack.as_deref().unwrap_or(""))
+        .into_iter()
+        .filter(|f| !is_scheduler_frame(f))
+        .collect();
+    assert!(want_fns.iter().any(|f| f.contains("pause")), "{want_fns:?}");
+    let num = threads
+        .iter()
+        .find(|t| t.label == format!("{} kpw-alpha", alpha.tid))
+        .map(|t| t.num)
+        .expect("kpw-alpha is a thread");
+    let bt = gdb(&vmlinux, &server, &[&format!("thread {num}"), "bt"]);
+    let fns = bt_functions(&bt);
+    assert!(
+        fns.iter().any(|f| f == "__schedule" || f == "schedule"),
+        "{fns:?}\n{bt}"
+    );
+    for f in &want_fns {
+        // `entry_SYSCALL_64_after_hwframe` is a label inside `entry_SYSCALL_64`.
+        let found = fns
+            .iter()
+            .any(|g| g == f || (f.starts_with(g.as_str()) && f[g.len()..].starts_with('_')));
+        assert!(
+            found,
+            "{file}: {f} of /proc/PID/stack not in the bt {fns:?}\n{bt}"
+        );
+    }
+}
+
+#[test]
+fn linux_6_1_qemu_elf_threads_symbols_backtrace() {
+    check_dump("linux-6.1", "qemu-vmcoreinfo", "vmcore.elf");
+}
+
+#[test]
+fn linux_6_1_kdump_threads_symbols_backtrace() {
+    check_dump("linux-6.1", "kdump", "vmcore.kdump");
+}
+
+#[test]
+fn linux_6_12_qemu_elf_threads_symbols_backtrace() {
+    check_dump("linux-6.12", "qemu-vmcoreinfo", "vmcore.elf");
+}
+
+#[test]
+fn linux_6_12_kdump_threads_symbols_backtrace() {
+    check_dump("linux-6.12", "kdump", "vmcore.kdump");
+}
+
+/// `$body` with its checksum.
+fn packet(body: &str) -> Vec<u8> {
+    let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+    format!("${body}#{sum:02x}").into_bytes()
+}
+
+/// Read one reply packet's body (skipping acks).
+fn reply(s: &mut TcpStream) -> String {
+    let mut body = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut inside = false;
+    loop {
+        s.read_exact(&mut byte).expect("a reply");
+        match (inside, byte[0]) {
+            (false, b'$') => inside = true,
+            (false, _) => {}
+            (true, b'#') => break,
+            (true, b) => body.push(b),
+        }
+    }
+    let mut sum = [0u8; 2];
+    s.read_exact(&mut sum).expect("checksum");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[test]
+fn bad_clients_never_stop_the_server() {
+    let (_fx, vmlinux, core) = dump("linux-6.1", "qemu-vmcoreinfo", "vmcore.elf");
+    let mut server = Server::start(&vmlinux, &core);
+
+    // A client that connects and says nothing stays connected throughout.
+    let idle = server.connect();
+
+    // Garbage bytes.
+    let mut s = server.connect();
+    let _ = s.write_all(b"hello\x00\xff\x03$zz#00-+}}}*\n\r$$$#");
+    drop(s);
+
+    // A packet cut off mid-way, then the client leaves.
+    let mut s = server.connect();
+    let _ = s.write_all(b"$m ffffffff81000000,1");
+    drop(s);
+
+    // A complete command, then the client leaves without reading the answer.
+    let mut s = server.connect();
+    let _ = s.write_all(&packet("qSupported:multiprocess+"));
+    let _ = s.write_all(&packet("m0,4000"));
+    drop(s);
+
+    // A raw memory write is refused with an error reply; the session goes on.
+    let mut s = server.connect();
+    s.write_all(&packet("M0,1:00")).expect("send M");
+    let r = reply(&mut s);
+    assert!(r.starts_with('E'), "M answered {r:?}");
+    s.write_all(b"+").expect("ack");
+    s.write_all(&packet("m0,8")).expect("send m");
+    let r = reply(&mut s);
+    assert!(r.starts_with('E'), "unreadable memory answered {r:?}");
+    s.write_all(b"+").expect("ack");
+    s.write_all(&packet("qOffsets")).expect("send qOffsets");
+    let r = reply(&mut s);
+    assert!(r.starts_with("TextSeg="), "qOffsets answered {r:?}");
+    drop(s);
+
+    // `set var` through GDB: refused, and the same session still reads.
+    let out = gdb(
+        &vmlinux,
+        &server,
+        &[
+            "set var init_task.comm[0] = 65",
+            "p init_task.comm",
+            "p *(long *)0",
+        ],
+    );
+    assert!(out.contains("Cannot access memory"), "{out}");
+    assert!(out.contains("= \"swapper/0\\000"), "{out}");
+
+    // And a following session is served normally.
+    let out = gdb(&vmlinux, &server, &["p init_task.comm"]);
+    assert!(out.contains("= \"swapper/0\\000"), "{out}");
+    assert!(server.alive(), "the server survived");
+    drop(idle);
+}
+
+#[test]
+fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
+    let (fx, vmlinux, core) = dump("linux-6.12", "qemu-vmcoreinfo", "vmcore.elf");
+    let script = fx.kernel_file("gdb/vmlinux-gdb.py");
+    let server = Server::start(&vmlinux, &core);
+    let source = format!("source {}", script.display());
+
+    // With qOffsets alone: lx-ps is exactly `kpeek ps --style lx`.
+    let t = Instant::now();
+    let out = gdb(&vmlinux, &server, &[&source, "lx-ps"]);
+    eprintln!("lx-ps over kpeek serve took {:?}", t.elapsed());
+    let (ok, want, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(["ps", "--style", "lx", "--vmlinux"])
+        .arg(&vmlinux)
+        .arg("--core")
+        .arg(&core));
+    assert!(ok, "{err}");
+    let have: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("TASK"))
+        .filter(|l| l.starts_with("0x") || l.contains("TASK"))
+        .collect();
+    let want: Vec<&str> = want.lines().collect();
+    assert!(want.len() > 300, "{want:?}");
+    assert_eq!(have, want, "lx-ps through kpeek serve:\n{out}");
+
+    // Per-CPU variables need .data..percpu left at 0: the add-symbol-file
+    // line kpeek prints. Thread 2 is CPU 1, as on QEMU.
+    let mut c = Command::new(gdb_path());
+    c.args(["-nx", "-batch", "-ex"]).arg(format!(
+        "add-symbol-file {} -o {:#x} -s .data..percpu 0",
+        vmlinux.display(),
+        fx.boot("qemu-vmcoreinfo").kaslr_offset()
+    ));
+    for cmd in [
+        format!("target remote {}", server.addr()),
+        source,
+        "thread 2".into(),
+        "p $lx_current().comm".into(),
+        "p $lx_per_cpu(runqueues).cpu".into(),
+    ] {
+        c.arg("-ex").arg(cmd);
+    }
+    let (_, out, err) = run(&mut c);
+    let out = format!("{out}{err}");
+    assert!(out.contains("= \"swapper/1\\000"), "{out}");
+    assert!(out.contains("= 1\n"), "runqueues of CPU 1:\n{out}");
+}
+
+#[test]
+fn thread_apply_all_bt_covers_every_task() {
+    let (_fx, vmlinux, core) = dump("linux-6.12", "kdump", "vmcore.kdump");
+    let server = Server::start(&vmlinux, &core);
+    let t = Instant::now();
+    let out = gdb(&vmlinux, &server, &["thread apply all bt"]);
+    let took = t.elapsed();
+    let threads = out.lines().filter(|l| l.starts_with("Thread ")).count();
+    eprintln!("thread apply all bt: {threads} threads in {took:?}");
+    assert!(threads > 300, "{out}");
+    // Every sleeping task unwinds from the scheduler.
+    let in_scheduler = out
+        .lines()
+        .filter(|l| l.starts_with("#1 ") && l.contains("__schedule"))
+        .count();
+    assert!(in_scheduler > 250, "{in_scheduler} of {threads}");
+}
+
+#[test]
+fn refuses_a_network_address_without_allow_remote() {
+    let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek")).args([
+        "serve",
+        "--vmlinux",
+        "/nonexistent",
+        "--core",
+        "/nonexistent",
+        "--listen",
+        "0.0.0.0:0",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("--allow-remote"), "{err}");
+}
+
+#[test]
+fn parsers_of_gdb_output() {
+    let t = parse_info_threads(
+        "* 1    Thread 1.8388608 (CPU 0: 59 kpw-spin)      0x0000000000401a39 in ?? ()\n  \
+         4    Thread 1.1 (1 init)                        0xffffffff97685826 in context_switch (rf=0x1) at a.c:1\n",
+    );
+    assert_eq!(t.len(), 2);
+    assert_eq!(
+        (t[0].num, t[0].tid, t[0].label.as_str()),
+        (1, 8388608, "CPU 0: 59 kpw-spin")
+    );
+    assert_eq!((t[1].num, t[1].tid, t[1].label.as_str()), (4, 1, "1 init"));
+    let f = bt_functions(
+        "#0  0xffffffff97685826 in context_switch (rf=0x1) at a.c:1\n#1  __schedule (m=0) at b.c:2\n",
+    );
+    assert_eq!(f, ["context_switch", "__schedule"]);
+    assert_eq!(
+        proc_stack_functions("[<0>] __do_sys_pause+0x29/0x33\n[<0>] do_syscall_64+0x4e/0xa4\n"),
+        ["__do_sys_pause", "do_syscall_64"]
+    );
+}
