@@ -27,6 +27,7 @@ pub mod gdbserver;
 pub mod kernel;
 pub mod memory;
 pub mod render;
+pub mod rpc;
 
 pub use error::{Error, Result};
 

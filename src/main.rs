@@ -76,12 +76,19 @@ fn parse_hex(s: &str) -> Result<u64, String> {
 
 impl Target {
     /// Open the program these options describe.
-    fn open(&self) -> kpeek::Result<kpeek::kernel::Program> {
+    fn open(&self, via: Via<'_>) -> kpeek::Result<kpeek::kernel::Program> {
         let options = kpeek::kernel::OpenOptions {
             kaslr_offset: self.kaslr_offset,
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
             allow_mismatch: self.allow_mismatch,
         };
+        if let Via::Gdb(gdb, pcs) = via {
+            let Some(vmlinux) = &self.vmlinux else {
+                return Err(Error::Usage("kpeek rpc needs --vmlinux".into()));
+            };
+            let debug = kpeek::dwarf::DebugInfo::open(vmlinux)?;
+            return kpeek::kernel::Program::from_virtual(debug, gdb.clone(), pcs, &options);
+        }
         if let Some(address) = &self.qemu {
             let Some(vmlinux) = &self.vmlinux else {
                 return Err(Error::Usage("give --vmlinux VMLINUX with --qemu".into()));
@@ -198,16 +205,31 @@ enum Command {
     /// Serve a crash dump to GDB as a remote target, every task a thread.
     Serve(ServeArgs),
     /// Speak JSON lines on stdin/stdout (used by gdb-scripts/kpeek.py).
-    Rpc,
+    Rpc {
+        /// The kernel image with debug info (the one GDB has loaded).
+        #[arg(long, value_name = "FILE")]
+        vmlinux: PathBuf,
+    },
+}
+
+/// Where memory comes from: the files and targets named on the command
+/// line, or GDB, through `kpeek rpc`.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    Cli,
+    Gdb(
+        &'a std::sync::Arc<dyn kpeek::memory::MemorySource>,
+        &'a [u64],
+    ),
 }
 
 impl Command {
-    fn run(self) -> kpeek::Result<()> {
+    fn run(self, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
         let (command, tracking) = match self {
-            Command::Info(target) => return info(target),
-            Command::Read(args) => return read(args),
-            Command::Ps(args) => return ps(args),
-            Command::Threads(target) => return threads(target),
+            Command::Info(target) => return info(target, out, via),
+            Command::Read(args) => return read(args, out, via),
+            Command::Ps(args) => return ps(args, out, via),
+            Command::Threads(target) => return threads(target, out, via),
             Command::Pahole {
                 vmlinux,
                 class_name,
@@ -224,17 +246,11 @@ impl Command {
                     cacheline_size,
                 };
                 let json = format == Format::Json;
-                return kpeek::render::pahole::run(
-                    &vmlinux,
-                    &names,
-                    &opts,
-                    json,
-                    &mut std::io::stdout().lock(),
-                );
+                return kpeek::render::pahole::run(&vmlinux, &names, &opts, json, out);
             }
             Command::Bt(_) => ("bt", "issue 7"),
             Command::Serve(args) => return serve(args),
-            Command::Rpc => ("rpc", "issue 10"),
+            Command::Rpc { vmlinux } => return rpc(&vmlinux),
         };
         Err(Error::NotImplemented { command, tracking })
     }
@@ -252,9 +268,8 @@ fn finish(warnings: &[kpeek::kernel::Warning]) -> kpeek::Result<()> {
     }
 }
 
-fn write_json(value: &impl serde::Serialize) -> kpeek::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(|e| Error::Usage(e.to_string()))?;
+fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> kpeek::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(|e| Error::Usage(e.to_string()))?;
     writeln!(out).map_err(stdout_error)
 }
 
@@ -265,9 +280,14 @@ fn stdout_error(e: std::io::Error) -> Error {
     }
 }
 
-fn ps(args: PsArgs) -> kpeek::Result<()> {
-    let prog = args.target.open()?;
-    let list = kpeek::kernel::for_each_task(&prog)?;
+fn ps(args: PsArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    let prog = args.target.open(via)?;
+    // lx-ps shows pid and comm only: read nothing else.
+    let list = if args.style == PsStyle::Lx && args.target.format == Format::Human {
+        kpeek::kernel::for_each_task_brief(&prog)?
+    } else {
+        kpeek::kernel::for_each_task(&prog)?
+    };
     let want_state = args.state.as_deref().unwrap_or("");
     let selected: Vec<&kpeek::kernel::Task> = list
         .tasks
@@ -280,35 +300,35 @@ fn ps(args: PsArgs) -> kpeek::Result<()> {
         .filter(|t| want_state.is_empty() || want_state.contains(t.state))
         .filter(|t| if t.kthread { !args.user } else { !args.kernel })
         .collect();
-    let mut out = std::io::stdout().lock();
     match (args.target.format, args.style) {
-        (Format::Json, _) => write_json(&serde_json::json!({
-            "schema_version": 1,
-            "tasks": selected,
-            "warnings": list.warnings,
-        }))?,
+        (Format::Json, _) => write_json(
+            out,
+            &serde_json::json!({
+                "schema_version": 1,
+                "tasks": selected,
+                "warnings": list.warnings,
+            }),
+        )?,
         (Format::Human, PsStyle::Lx) => {
-            kpeek::render::ps::lx_ps(&mut out, &list).map_err(stdout_error)?
+            kpeek::render::ps::lx_ps(out, &list).map_err(stdout_error)?
         }
         (Format::Human, PsStyle::Kpeek) => {
-            kpeek::render::ps::table(&mut out, &selected, args.threads).map_err(stdout_error)?
+            kpeek::render::ps::table(out, &selected, args.threads).map_err(stdout_error)?
         }
     }
     finish(&list.warnings)
 }
 
-fn info(target: Target) -> kpeek::Result<()> {
-    let prog = target.open()?;
+fn info(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    let prog = target.open(via)?;
     let info = kpeek::kernel::info::Info::gather(&prog);
     match target.format {
-        Format::Json => write_json(&info),
-        Format::Human => {
-            kpeek::render::info::info(&mut std::io::stdout().lock(), &info).map_err(stdout_error)
-        }
+        Format::Json => write_json(out, &info),
+        Format::Human => kpeek::render::info::info(out, &info).map_err(stdout_error),
     }
 }
 
-fn read(args: ReadArgs) -> kpeek::Result<()> {
+fn read(args: ReadArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
     use kpeek::memory::MemorySource;
     if args.len > 1 << 24 {
         return Err(Error::Usage(format!(
@@ -316,7 +336,7 @@ fn read(args: ReadArgs) -> kpeek::Result<()> {
             args.len
         )));
     }
-    let prog = args.target.open()?;
+    let prog = args.target.open(via)?;
     let addr = match u64::from_str_radix(args.address.trim_start_matches("0x"), 16) {
         Ok(a) => a,
         Err(_) if !args.phys => prog.symbol(&args.address)?.get(),
@@ -329,27 +349,96 @@ fn read(args: ReadArgs) -> kpeek::Result<()> {
     } else {
         prog.read(kpeek::addr::VirtAddr(addr), &mut buf)?;
     }
-    kpeek::render::info::hexdump(&mut std::io::stdout().lock(), addr, &buf).map_err(stdout_error)
+    kpeek::render::info::hexdump(out, addr, &buf).map_err(stdout_error)
 }
 
-fn threads(target: Target) -> kpeek::Result<()> {
-    let prog = target.open()?;
+fn threads(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    let prog = target.open(via)?;
     let list = kpeek::kernel::for_each_task(&prog)?;
     match target.format {
-        Format::Json => write_json(&serde_json::json!({
-            "schema_version": 1,
-            "tasks": list.tasks,
-            "warnings": list.warnings,
-        }))?,
-        Format::Human => kpeek::render::ps::thrd_showall(&mut std::io::stdout().lock(), &list)
-            .map_err(stdout_error)?,
+        Format::Json => write_json(
+            out,
+            &serde_json::json!({
+                "schema_version": 1,
+                "tasks": list.tasks,
+                "warnings": list.warnings,
+            }),
+        )?,
+        Format::Human => kpeek::render::ps::thrd_showall(out, &list).map_err(stdout_error)?,
     }
     finish(&list.warnings)
 }
 
+/// `kpeek rpc`: serve gdb-scripts/kpeek.py. Each request is an ordinary
+/// kpeek command line; its memory comes from GDB, its output goes back in
+/// the response.
+fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
+    use kpeek::rpc::{GdbMemory, Response};
+    let stdin = std::io::BufReader::new(std::io::stdin());
+    let gdb = std::sync::Arc::new(GdbMemory::new(Box::new(stdin), Box::new(std::io::stdout())));
+    let memory: std::sync::Arc<dyn kpeek::memory::MemorySource> = gdb.clone();
+    while let Some(request) = gdb.next_request()? {
+        if request.hello {
+            gdb.respond(&Response {
+                id: request.id,
+                version: Some(kpeek::VERSION.to_owned()),
+                status: 0,
+                output: String::new(),
+                error: None,
+                reads: 0,
+                bytes: 0,
+            })?;
+            continue;
+        }
+        let mut argv = vec!["kpeek".to_owned()];
+        argv.extend(request.argv.iter().cloned());
+        let takes_vmlinux = matches!(
+            argv.get(1).map(String::as_str),
+            Some("ps" | "threads" | "info" | "read" | "pahole")
+        );
+        if takes_vmlinux && !argv.iter().any(|a| a == "--vmlinux") {
+            argv.push("--vmlinux".into());
+            argv.push(vmlinux.display().to_string());
+        }
+        let pcs = request.pcs();
+        let mut out = Vec::new();
+        let result = match Cli::try_parse_from(&argv) {
+            Err(e) => {
+                out.extend_from_slice(e.to_string().as_bytes());
+                Err(Error::Usage("bad command line".into()))
+            }
+            Ok(Cli {
+                command: Command::Rpc { .. } | Command::Serve(_),
+                ..
+            }) => Err(Error::Usage(
+                "rpc and serve cannot run inside kpeek rpc".into(),
+            )),
+            Ok(cli) => cli.command.run(&mut out, Via::Gdb(&memory, &pcs)),
+        };
+        let (reads, bytes) = gdb.take_counts();
+        let (status, error) = match &result {
+            Ok(()) => (0, None),
+            Err(Error::Partial(_)) => (2, None),
+            Err(e) => (1, Some(e.to_string())),
+        };
+        gdb.respond(&Response {
+            id: request.id,
+            version: None,
+            status,
+            output: String::from_utf8_lossy(&out).into_owned(),
+            error,
+            reads,
+            bytes,
+        })?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.run() {
+    // Not stdout().lock(): `serve` writes from its session threads too.
+    let mut out = std::io::stdout();
+    match cli.command.run(&mut out, Via::Cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Partial(_)) => ExitCode::from(2),
         // `kpeek ps | head`: the reader left; that is not an error.
@@ -386,7 +475,7 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
             args.listen
         )));
     }
-    let prog = args.target.open()?;
+    let prog = args.target.open(Via::Cli)?;
     let snap = Snapshot::gather(&prog)?;
     for notice in &snap.notices {
         eprintln!("kpeek: warning: {notice}");

@@ -140,6 +140,63 @@ fn kpeek(args: &[&str], vmlinux: &Path) -> Output {
         .expect("kpeek")
 }
 
+/// The same rules as for dumps (docs/TESTING.md): every task the guest
+/// listed, with its ids, comm, kernel-thread flag and (user tasks) state;
+/// beyond it only the idle tasks and a few kernel threads born since.
+fn check_tasks(fixture: &Fixture, tasks: &[serde_json::Value], truth: &Truth) {
+    for want in &truth.tasks {
+        let got = tasks
+            .iter()
+            .find(|t| t["pid"].as_i64() == Some(want.tid))
+            .unwrap_or_else(|| panic!("{}: pid {} {} missing", fixture.name, want.tid, want.comm));
+        assert_eq!(
+            got["tgid"].as_i64(),
+            Some(want.tgid),
+            "{}: {}",
+            fixture.name,
+            want.comm
+        );
+        assert_eq!(
+            got["ppid"].as_i64(),
+            Some(want.ppid()),
+            "{}: {}",
+            fixture.name,
+            want.comm
+        );
+        assert_eq!(
+            got["kthread"].as_bool(),
+            Some(want.is_kthread()),
+            "{}: {}",
+            fixture.name,
+            want.comm
+        );
+        let comm = got["comm"].as_str().expect("comm");
+        if want.is_kthread() {
+            assert!(
+                want.comm.starts_with(comm),
+                "{}: {comm} vs {}",
+                fixture.name,
+                want.comm
+            );
+        } else {
+            assert_eq!(comm, want.comm, "{}", fixture.name);
+            let state = want.state().to_string();
+            assert_eq!(
+                got["state"].as_str(),
+                Some(state.as_str()),
+                "{}: {comm}",
+                fixture.name
+            );
+        }
+    }
+    let extra = tasks.len() - truth.tasks.len();
+    assert!(
+        (2..=5).contains(&extra),
+        "{}: {extra} tasks beyond the truth",
+        fixture.name
+    );
+}
+
 #[test]
 fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
     for fixture in Fixture::all() {
@@ -156,60 +213,10 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             String::from_utf8_lossy(&out.stderr)
         );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        let tasks = json["tasks"].as_array().expect("tasks");
-        let truth = guest.truth();
-        for want in &truth.tasks {
-            let got = tasks
-                .iter()
-                .find(|t| t["pid"].as_i64() == Some(want.tid))
-                .unwrap_or_else(|| {
-                    panic!("{}: pid {} {} missing", fixture.name, want.tid, want.comm)
-                });
-            assert_eq!(
-                got["tgid"].as_i64(),
-                Some(want.tgid),
-                "{}: {}",
-                fixture.name,
-                want.comm
-            );
-            assert_eq!(
-                got["ppid"].as_i64(),
-                Some(want.ppid()),
-                "{}: {}",
-                fixture.name,
-                want.comm
-            );
-            assert_eq!(
-                got["kthread"].as_bool(),
-                Some(want.is_kthread()),
-                "{}: {}",
-                fixture.name,
-                want.comm
-            );
-            let comm = got["comm"].as_str().expect("comm");
-            if want.is_kthread() {
-                assert!(
-                    want.comm.starts_with(comm),
-                    "{}: {comm} vs {}",
-                    fixture.name,
-                    want.comm
-                );
-            } else {
-                assert_eq!(comm, want.comm, "{}", fixture.name);
-                assert_eq!(
-                    got["state"].as_str(),
-                    Some(want.state().to_string().as_str()),
-                    "{}: {comm}",
-                    fixture.name
-                );
-            }
-        }
-        // No more than the idle tasks and a few kernel threads born since the listing.
-        let extra = tasks.len() - truth.tasks.len();
-        assert!(
-            (2..=5).contains(&extra),
-            "{}: {extra} tasks beyond the truth",
-            fixture.name
+        check_tasks(
+            &fixture,
+            json["tasks"].as_array().expect("tasks"),
+            &guest.truth(),
         );
         assert!(
             guest.running(),
@@ -232,6 +239,146 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
         assert!(
             guest.running(),
             "{}: the guest was left stopped after an error",
+            fixture.name
+        );
+    }
+}
+
+/// Real GDB, attached to QEMU's gdbstub.
+fn gdb(fixture: &Fixture, port: u16, commands: &[&str]) -> String {
+    let mut cmd = Command::new("gdb");
+    cmd.args([
+        "-nx",
+        "-batch",
+        "-ex",
+        "set pagination off",
+        "-ex",
+        "set width 0",
+    ])
+    .arg("-ex")
+    .arg(format!("file {}", fixture.vmlinux().display()))
+    .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+    .env("KPEEK", env!("CARGO_BIN_EXE_kpeek"));
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    let out = cmd.output().expect("gdb (apt-get install gdb)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Traceback") && !stderr.contains("Python Exception"),
+        "{}: {stderr}",
+        fixture.name
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn script() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("gdb-scripts/kpeek.py")
+        .display()
+        .to_string()
+}
+
+/// The text between two marker lines of GDB's output.
+fn between(out: &str, from: &str, to: &str) -> String {
+    out.split(from)
+        .nth(1)
+        .and_then(|r| r.split(to).next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
+    for fixture in Fixture::all() {
+        let guest = Guest::boot(&fixture, "");
+        let source = format!("source {}", script());
+        let out = gdb(
+            &fixture,
+            guest.port,
+            &[
+                &source,
+                "echo @@JSON\\n",
+                "kpeek ps --threads --format json",
+                "echo @@LXPS\\n",
+                "lx-ps",
+                "echo @@STATS\\n",
+                "kpeek stats",
+                "echo @@END\\n",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_str(&between(&out, "@@JSON\n", "@@LXPS"))
+            .expect("kpeek ps json through gdb");
+        let truth = guest.truth();
+        check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
+        let lx = between(&out, "@@LXPS\n", "@@STATS");
+        assert_eq!(
+            lx.lines().next(),
+            Some("      TASK          PID    COMM"),
+            "{}",
+            fixture.name
+        );
+        let rows = lx.lines().count() - 1;
+        assert!(
+            rows >= truth.tasks.len() && rows <= truth.tasks.len() + 4,
+            "{}: {rows} rows",
+            fixture.name
+        );
+        // Few, large reads: lx-ps costs about one read per task.
+        let stats = between(&out, "@@STATS\n", "@@END");
+        let reads: usize = stats
+            .split_whitespace()
+            .nth(1)
+            .and_then(|r| r.trim_end_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("no read count in {stats:?}"));
+        assert!(
+            reads <= 2 * rows,
+            "{}: lx-ps made {reads} reads for {rows} tasks",
+            fixture.name
+        );
+        assert!(
+            guest.running(),
+            "{}: GDB and kpeek left the guest stopped",
+            fixture.name
+        );
+    }
+}
+
+#[test]
+fn kpeek_py_lx_ps_prints_exactly_what_the_kernels_own_lx_ps_prints() {
+    for fixture in Fixture::all() {
+        let guest = Guest::boot(&fixture, "nokaslr");
+        let kernel_scripts = format!(
+            "source {}",
+            fixture.kernel_file("gdb/vmlinux-gdb.py").display()
+        );
+        let ours = format!("source {}", script());
+        // One session, one stopped guest: the kernel's lx-ps, then kpeek's.
+        let out = gdb(
+            &fixture,
+            guest.port,
+            &[
+                &kernel_scripts,
+                "echo @@KERNEL\\n",
+                "lx-ps",
+                &ours,
+                "echo @@KPEEK\\n",
+                "lx-ps",
+                "echo @@END\\n",
+            ],
+        );
+        let (theirs, mine) = (
+            between(&out, "@@KERNEL\n", "@@KPEEK"),
+            between(&out, "@@KPEEK\n", "@@END"),
+        );
+        assert!(
+            theirs.lines().count() > 300,
+            "{}: the kernel's lx-ps printed {theirs:?}",
+            fixture.name
+        );
+        assert_eq!(
+            mine, theirs,
+            "{}: kpeek.py lx-ps differs from the kernel's",
             fixture.name
         );
     }

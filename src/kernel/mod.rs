@@ -7,4 +7,4 @@ pub mod switch;
 pub mod task;
 
 pub use program::{OpenOptions, Program};
-pub use task::{for_each_task, list_for_each, Task, TaskList, Warning};
+pub use task::{for_each_task, for_each_task_brief, list_for_each, Task, TaskList, Warning};

@@ -102,6 +102,41 @@ impl Program {
         Program::assemble(debug, memory, notes, &[], options)
     }
 
+    /// Assemble a program over a source of kernel *virtual* memory (GDB's
+    /// view of any target). `pcs` are the CPUs' program counters, which
+    /// narrow the KASLR search. User memory (page tables) is out of reach.
+    pub fn from_virtual(
+        debug: DebugInfo,
+        memory: Arc<dyn MemorySource>,
+        pcs: &[u64],
+        options: &OpenOptions,
+    ) -> Result<Program> {
+        let facts = ImageFacts::gather(
+            |name| debug.symbol(name).map(|s| s.addr.get()),
+            |addr, len| {
+                [len, 256, 128]
+                    .into_iter()
+                    .find_map(|l| debug.section_data(LinkAddr(addr), l).map(<[u8]>::to_vec))
+            },
+        )?;
+        let located =
+            crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
+        let space = KernelSpace::over_virtual(memory.clone(), located.layout);
+        let banner = String::from_utf8_lossy(&facts.banner)
+            .trim_end_matches(['\0', '\n'])
+            .to_owned();
+        Ok(Program {
+            debug,
+            dump: None,
+            memory,
+            notes: Notes::default(),
+            space,
+            located,
+            banner,
+            notices: Vec::new(),
+        })
+    }
+
     fn assemble(
         debug: DebugInfo,
         memory: Arc<dyn MemorySource>,

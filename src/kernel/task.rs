@@ -245,6 +245,10 @@ pub struct Task {
     #[serde(skip)]
     pub mm: u64,
     #[serde(skip)]
+    signal: u64,
+    #[serde(skip)]
+    cred: u64,
+    #[serde(skip)]
     real_parent: u64,
 }
 
@@ -286,30 +290,48 @@ fn le(b: &[u8], off: u64, size: u64) -> u64 {
     u64::from_le_bytes(v)
 }
 
-/// Walk every task of the kernel.
+/// Walk every task of the kernel, with every detail (thread counts, uids,
+/// RSS, VSZ, command lines).
 pub fn for_each_task(prog: &Program) -> Result<TaskList> {
+    walk(prog, true)
+}
+
+/// Walk every task, reading only the `task_struct`s themselves: pid, tgid,
+/// ppid, comm, state, flags, CPU, stack. About one memory read per task,
+/// which matters when every read is a round trip to a live target.
+pub fn for_each_task_brief(prog: &Program) -> Result<TaskList> {
+    walk(prog, false)
+}
+
+fn walk(prog: &Program, details: bool) -> Result<TaskList> {
     let l = Layout::resolve(prog)?;
     let mut list = TaskList::default();
     let init_task = prog.symbol("init_task")?;
 
-    // Processes: init_task, then init_task.tasks.
-    let (entries, warning) = list_for_each(prog, VirtAddr(init_task.0 + l.tasks));
-    list.warnings.extend(warning);
-    let mut leaders = vec![init_task];
-    leaders.extend(entries.iter().map(|e| VirtAddr(e.0 - l.tasks)));
+    // Processes: init_task, then init_task.tasks, one read per task.
+    let (lo, hi) = l.span;
+    let init_span = prog.read_vec(VirtAddr(init_task.0 + lo), (hi - lo) as usize)?;
+    let head_next = le(&init_span, l.tasks - lo, 8);
+    let (entries, warning) = task_list(
+        prog,
+        &l,
+        VirtAddr(init_task.0 + l.tasks),
+        head_next,
+        l.tasks,
+    );
+    let mut leaders = vec![(init_task, init_span)];
+    leaders.extend(entries);
+    let broken = warning;
 
-    for leader in leaders {
-        let Some(first) = read_task(prog, &l, leader, &mut list.warnings) else {
-            continue;
-        };
-        let threads = threads_of(prog, &l, &first, &mut list.warnings);
+    for (addr, span) in leaders {
+        let first = parse_task(&l, addr, &span);
+        let threads = threads_of(prog, &l, &first, &span, &mut list.warnings);
         list.tasks.push(first);
-        for t in threads {
-            if let Some(task) = read_task(prog, &l, t, &mut list.warnings) {
-                list.tasks.push(task);
-            }
+        for (t, span) in threads {
+            list.tasks.push(parse_task(&l, t, &span));
         }
     }
+    list.warnings.extend(broken);
 
     // The per-CPU idle tasks: init_task is CPU 0's; the others are only in the runqueues.
     let mut currents = HashSet::new();
@@ -336,8 +358,32 @@ pub fn for_each_task(prog: &Program) -> Result<TaskList> {
         t.idle = true;
     }
 
+    // Thread counts and uids, once per signal_struct and cred.
+    let mut nr: HashMap<u64, Option<u32>> = HashMap::new();
+    let mut ids: HashMap<u64, (Option<u32>, Option<u32>)> = HashMap::new();
+    for t in list.tasks.iter_mut().filter(|_| details) {
+        if t.signal != 0 {
+            t.nr_threads = *nr
+                .entry(t.signal)
+                .or_insert_with(|| prog.read_u32(VirtAddr(t.signal + l.signal_nr_threads)).ok());
+        }
+        if t.cred != 0 {
+            (t.uid, t.euid) = *ids.entry(t.cred).or_insert_with(|| {
+                // One read from uid to euid.
+                let (a, b) = (l.cred_uid.min(l.cred_euid), l.cred_uid.max(l.cred_euid));
+                match prog.read_vec(VirtAddr(t.cred + a), (b - a + 4) as usize) {
+                    Ok(v) => (
+                        Some(le(&v, l.cred_uid - a, 4) as u32),
+                        Some(le(&v, l.cred_euid - a, 4) as u32),
+                    ),
+                    Err(_) => (None, None),
+                }
+            });
+        }
+    }
+
     // Memory and command line, once per address space.
-    if let Some(ml) = MmLayout::resolve(prog) {
+    if let Some(ml) = MmLayout::resolve(prog).filter(|_| details) {
         let mut by_mm: HashMap<u64, MmFacts> = HashMap::new();
         for t in list.tasks.iter_mut().filter(|t| t.mm != 0 && !t.kthread) {
             let facts = by_mm.entry(t.mm).or_insert_with(|| ml.read(prog, t.mm));
@@ -448,38 +494,43 @@ impl MmLayout {
     }
 }
 
+/// The other threads of a thread-group leader, with their spans.
 fn threads_of(
     prog: &Program,
     l: &Layout,
     leader: &Task,
+    leader_span: &[u8],
     warnings: &mut Vec<Warning>,
-) -> Vec<VirtAddr> {
-    let (entries, warning, node) = match l.threads {
+) -> Vec<(VirtAddr, Vec<u8>)> {
+    let (entries, warning) = match l.threads {
+        // signal->thread_head: one read for the head, then one per thread.
         Threads::ThreadHead { signal_head, node } => {
-            let Ok(signal) = prog.read_u64(VirtAddr(leader.task.0 + l.signal)) else {
-                warnings.push(Warning::new(
-                    "unreadable_task",
-                    format!("task {}: signal unreadable", leader.task),
-                    Some(leader.task),
-                ));
-                return Vec::new();
-            };
-            if signal == 0 {
+            if leader.signal == 0 {
                 return Vec::new();
             }
-            let (e, w) = list_for_each(prog, VirtAddr(signal + signal_head));
-            (e, w, node)
+            let head = VirtAddr(leader.signal + signal_head);
+            match prog.read_u64(head) {
+                Ok(next) => task_list(prog, l, head, next, node),
+                Err(e) => (
+                    Vec::new(),
+                    Some(Warning::new(
+                        "bad_list",
+                        format!("thread list at {head}: {e}"),
+                        Some(head),
+                    )),
+                ),
+            }
         }
+        // thread_group: the leader's own node is the head.
         Threads::ThreadGroup { node } => {
-            let (e, w) = list_for_each(prog, VirtAddr(leader.task.0 + node));
-            (e, w, node)
+            let next = le(leader_span, node - l.span.0, 8);
+            task_list(prog, l, VirtAddr(leader.task.0 + node), next, node)
         }
     };
     warnings.extend(warning);
     entries
         .into_iter()
-        .map(|e| VirtAddr(e.0 - node))
-        .filter(|&t| t != leader.task)
+        .filter(|(t, _)| *t != leader.task)
         .collect()
 }
 
@@ -490,18 +541,77 @@ fn read_task(
     warnings: &mut Vec<Warning>,
 ) -> Option<Task> {
     let (lo, hi) = l.span;
-    let b = match prog.read_vec(VirtAddr(addr.0 + lo), (hi - lo) as usize) {
-        Ok(b) => b,
+    match prog.read_vec(VirtAddr(addr.0 + lo), (hi - lo) as usize) {
+        Ok(b) => Some(parse_task(l, addr, &b)),
         Err(e) => {
             warnings.push(Warning::new(
                 "unreadable_task",
                 format!("task_struct at {addr}: {e}"),
                 Some(addr),
             ));
-            return None;
+            None
         }
-    };
-    let f = |off: u64, size: u64| le(&b, off - lo, size);
+    }
+}
+
+/// `list_for_each_entry` over `task_struct`s, one read per task: each
+/// task's span holds the `list_head` the walk follows, so `next` and `prev`
+/// come with it. The same checks as [`list_for_each`].
+fn task_list(
+    prog: &Program,
+    l: &Layout,
+    head: VirtAddr,
+    head_next: u64,
+    member: u64,
+) -> (Vec<(VirtAddr, Vec<u8>)>, Option<Warning>) {
+    let (lo, hi) = l.span;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let (mut cur, mut next) = (head, head_next);
+    loop {
+        if next == head.0 {
+            return (out, None);
+        }
+        let task = VirtAddr(next.wrapping_sub(member));
+        let span = match prog.read_vec(VirtAddr(task.0.wrapping_add(lo)), (hi - lo) as usize) {
+            Ok(span) => span,
+            Err(e) => {
+                let w = Warning::new(
+                    "bad_list",
+                    format!("list at {head}: cannot follow {cur}->next to {next:#x}: {e}"),
+                    Some(cur),
+                );
+                return (out, Some(w));
+            }
+        };
+        let prev = le(&span, member + 8 - lo, 8);
+        if prev != cur.0 {
+            let w = Warning::new(
+                "bad_list",
+                format!("list at {head}: {cur}->next is {next:#x}, but its prev is {prev:#x}"),
+                Some(VirtAddr(next)),
+            );
+            return (out, Some(w));
+        }
+        if !seen.insert(next) || out.len() >= LIST_CAP {
+            let w = Warning::new(
+                "list_cycle",
+                format!("list at {head} loops back to {next:#x} without reaching its head"),
+                Some(VirtAddr(next)),
+            );
+            return (out, Some(w));
+        }
+        let following = le(&span, member - lo, 8);
+        out.push((task, span));
+        cur = VirtAddr(next);
+        next = following;
+    }
+}
+
+/// A task from its span bytes (`l.span` of the `task_struct` at `addr`).
+fn parse_task(l: &Layout, addr: VirtAddr, b: &[u8]) -> Task {
+    let (lo, _) = l.span;
+    let f = |off: u64, size: u64| le(b, off - lo, size);
     let comm_at = (l.comm - lo) as usize;
     let comm_bytes = b.get(comm_at..comm_at + 16).unwrap_or(&[]);
     let comm_len = comm_bytes
@@ -512,18 +622,8 @@ fn read_task(
     let mm = f(l.mm, 8);
     let signal = f(l.signal, 8);
     let cred = f(l.real_cred, 8);
-    let nr_threads = (signal != 0)
-        .then(|| prog.read_u32(VirtAddr(signal + l.signal_nr_threads)).ok())
-        .flatten();
-    let (uid, euid) = if cred != 0 {
-        (
-            prog.read_u32(VirtAddr(cred + l.cred_uid)).ok(),
-            prog.read_u32(VirtAddr(cred + l.cred_euid)).ok(),
-        )
-    } else {
-        (None, None)
-    };
-    Some(Task {
+    let (nr_threads, uid, euid) = (None, None, None);
+    Task {
         pid: f(l.pid, 4) as i32,
         tgid: f(l.tgid, 4) as i32,
         ppid: 0,
@@ -547,8 +647,10 @@ fn read_task(
         vsz_kb: None,
         cmdline: None,
         mm,
+        signal,
+        cred,
         real_parent: f(l.real_parent, 8),
-    })
+    }
 }
 
 #[cfg(test)]

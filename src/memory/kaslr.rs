@@ -75,6 +75,10 @@ pub enum KaslrMethod {
     ElfKernelLoad,
     /// The page tables of a CPU (`CR3` from the dump's CPU state).
     PageTables,
+    /// A CPU's program counter in kernel text, checked against the banner.
+    ProgramCounter,
+    /// A search of the kernel-image window for the banner.
+    BannerScan,
 }
 
 impl KaslrMethod {
@@ -85,6 +89,8 @@ impl KaslrMethod {
             KaslrMethod::Vmcoreinfo => "VMCOREINFO",
             KaslrMethod::ElfKernelLoad => "the dump's kernel-text PT_LOAD",
             KaslrMethod::PageTables => "the CPU page tables (CR3)",
+            KaslrMethod::ProgramCounter => "a CPU's program counter",
+            KaslrMethod::BannerScan => "a search for the banner",
         }
     }
 }
@@ -190,6 +196,87 @@ pub fn locate<M: MemorySource + Copy>(
     Err(Error::Kaslr(format!(
         "cannot locate the kernel in this dump: {}",
         notes_why.join("; ")
+    )))
+}
+
+/// Find the kernel through a source of kernel *virtual* memory (GDB on
+/// any target): offsets that put a CPU's program counter inside the kernel
+/// image come first, then every 2 MiB step of the image window; each is
+/// proven by the banner. `pcs` are the CPUs' program counters.
+pub fn locate_virtual<M: MemorySource + Copy>(
+    mem: M,
+    facts: &ImageFacts,
+    pcs: &[u64],
+    kaslr_override: Option<u64>,
+) -> Result<Located> {
+    const ALIGN: u64 = 2 << 20;
+    let mut candidates: Vec<(KaslrMethod, u64)> = Vec::new();
+    if let Some(off) = kaslr_override {
+        candidates.push((KaslrMethod::Override, off));
+    }
+    let size = facts.end.0 - facts.text.0;
+    for &pc in pcs
+        .iter()
+        .filter(|&&pc| (START_KERNEL_MAP..START_KERNEL_MAP + (1 << 30)).contains(&pc))
+    {
+        // _text + off <= pc < _end + off, with off a multiple of 2 MiB.
+        let hi = pc.wrapping_sub(facts.text.0) & !(ALIGN - 1);
+        let mut off = hi;
+        while pc.wrapping_sub(off) < facts.text.0 + size && candidates.len() < 4096 {
+            candidates.push((KaslrMethod::ProgramCounter, off));
+            off = off.wrapping_sub(ALIGN);
+            if off > hi {
+                break;
+            }
+        }
+    }
+    let mut off = 0;
+    // The image lies within KERNEL_IMAGE_SIZE (1 GiB with KASLR) of __START_KERNEL_map.
+    while facts
+        .text
+        .0
+        .checked_add(off)
+        .is_some_and(|t| t < START_KERNEL_MAP + (1 << 30))
+    {
+        candidates.push((KaslrMethod::BannerScan, off));
+        off += ALIGN;
+    }
+    let mut tried = std::collections::HashSet::new();
+    for (method, off) in candidates {
+        if !tried.insert(off) {
+            continue;
+        }
+        let mut layout = KernelLayout {
+            kaslr_offset: off,
+            phys_base: 0,
+            page_offset_base: DEFAULT_PAGE_OFFSET,
+            direct_map_end: DEFAULT_PAGE_OFFSET + (1 << 46),
+            pgd: PhysAddr(0),
+            levels: 4,
+            sme_mask: 0,
+            image: (facts.text.relocate(off), facts.end.relocate(off)),
+        };
+        let space = KernelSpace::over_virtual(mem, layout);
+        let mut got = vec![0u8; facts.banner.len()];
+        if space
+            .read(facts.linux_banner.relocate(off), &mut got)
+            .is_err()
+            || got != facts.banner
+        {
+            continue;
+        }
+        if let Some(sym) = facts.page_offset_base {
+            layout.page_offset_base = space.read_u64(sym.relocate(off))?;
+        }
+        if let Some(sym) = facts.vmalloc_base {
+            layout.direct_map_end = space.read_u64(sym.relocate(off))?;
+        }
+        return Ok(Located { layout, method });
+    }
+    Err(Error::Kaslr(format!(
+        "cannot find the vmlinux's banner in the target's memory at any KASLR offset: is this the kernel GDB is attached to? \
+         (program counters {:x?})",
+        pcs
     )))
 }
 

@@ -47,12 +47,29 @@ pub struct KernelLayout {
 pub struct KernelSpace<M> {
     phys: M,
     layout: KernelLayout,
+    /// The source takes kernel virtual addresses itself (GDB's memory):
+    /// no translation, and no page tables to walk.
+    passthrough: bool,
 }
 
 impl<M: MemorySource> KernelSpace<M> {
     /// An address space with a known layout.
     pub fn new(phys: M, layout: KernelLayout) -> KernelSpace<M> {
-        KernelSpace { phys, layout }
+        KernelSpace {
+            phys,
+            layout,
+            passthrough: false,
+        }
+    }
+
+    /// An address space over a source that reads kernel *virtual* memory
+    /// (a debugger's view): addresses pass through untranslated.
+    pub fn over_virtual(source: M, layout: KernelLayout) -> KernelSpace<M> {
+        KernelSpace {
+            phys: source,
+            layout,
+            passthrough: true,
+        }
     }
 
     /// The layout.
@@ -67,6 +84,9 @@ impl<M: MemorySource> KernelSpace<M> {
 
     /// Translate a kernel virtual address.
     pub fn translate(&self, va: VirtAddr) -> Result<PhysAddr> {
+        if self.passthrough {
+            return Ok(PhysAddr(va.0));
+        }
         let l = &self.layout;
         let v = va.0;
         if v >= l.image.0 .0 && v < l.image.1 .0 {
@@ -82,6 +102,14 @@ impl<M: MemorySource> KernelSpace<M> {
 
     /// Walk the page tables rooted at `pgd` (physical) for `va`.
     pub fn walk(&self, pgd: PhysAddr, va: VirtAddr) -> Result<PhysAddr> {
+        if self.passthrough {
+            return Err(Error::fault(
+                "virtual",
+                va.0,
+                1,
+                "this target gives no access to page tables",
+            ));
+        }
         page_walk(
             &self.phys,
             pgd,

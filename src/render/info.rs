@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crate::kernel::info::Info;
 
 /// Print the summary.
-pub fn info(out: &mut impl Write, i: &Info) -> io::Result<()> {
+pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
     let row =
         |out: &mut dyn Write, k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k:>16}: {v}");
     row(out, "dump", &i.dump)?;
@@ -73,7 +73,7 @@ pub fn info(out: &mut impl Write, i: &Info) -> io::Result<()> {
 }
 
 /// A classic hexdump: address, 16 bytes in hex, the printable ones as text.
-pub fn hexdump(out: &mut impl Write, start: u64, bytes: &[u8]) -> io::Result<()> {
+pub fn hexdump(out: &mut (impl Write + ?Sized), start: u64, bytes: &[u8]) -> io::Result<()> {
     for (i, chunk) in bytes.chunks(16).enumerate() {
         write!(out, "{:016x}:", start + 16 * i as u64)?;
         for j in 0..16 {

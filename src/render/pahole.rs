@@ -115,7 +115,7 @@ pub fn render_pahole(
     di: &DebugInfo,
     names: &[String],
     opts: &PaholeOptions,
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
     let mut model = Model::new(di);
     for name in names {
@@ -147,7 +147,7 @@ pub fn run(
     names: &[String],
     opts: &PaholeOptions,
     json: bool,
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
     let di = DebugInfo::open(vmlinux)?;
     for name in names {

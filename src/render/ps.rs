@@ -27,7 +27,7 @@ fn swapper0_and_threads(list: &TaskList) -> impl Iterator<Item = &Task> {
 
 /// kpeek's table: one row per process (or per thread with `threads`),
 /// `>` marking the tasks that were running on a CPU; RSS in KiB.
-pub fn table(out: &mut impl Write, tasks: &[&Task], threads: bool) -> io::Result<()> {
+pub fn table(out: &mut (impl Write + ?Sized), tasks: &[&Task], threads: bool) -> io::Result<()> {
     if threads {
         writeln!(
             out,
@@ -68,7 +68,7 @@ pub fn lx_ps_row(task: u64, pid: i32, comm: &str) -> String {
 
 /// Exactly what the kernel's own `lx-ps` (scripts/gdb/linux/tasks.py)
 /// prints: every thread of `task_lists()`, swapper/0 the only idle task.
-pub fn lx_ps(out: &mut impl Write, list: &TaskList) -> io::Result<()> {
+pub fn lx_ps(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Result<()> {
     writeln!(out, "{:>10} {:>12} {:>7}", "TASK", "PID", "COMM")?;
     for t in swapper0_and_threads(list) {
         writeln!(out, "{}", lx_ps_row(t.task.0, t.pid, &t.comm))?;
@@ -80,7 +80,7 @@ pub fn lx_ps(out: &mut impl Write, list: &TaskList) -> io::Result<()> {
 /// task_struct and kernel-stack addresses, the name (kernel threads in
 /// brackets), the thread count on the main thread of a multi-threaded
 /// process, and the total.
-pub fn thrd_showall(out: &mut impl Write, list: &TaskList) -> io::Result<()> {
+pub fn thrd_showall(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Result<()> {
     let rule = "-".repeat(90);
     writeln!(out, "{rule}")?;
     writeln!(

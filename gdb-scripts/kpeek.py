@@ -1,0 +1,206 @@
+# kpeek for GDB: `source gdb-scripts/kpeek.py`, then lx-ps, lx-threads,
+# lx-pahole, lx-info, or `kpeek ARGS...` for any kpeek command.
+#
+# Thin by design: this script starts `kpeek rpc` once and speaks JSON lines
+# with it. kpeek does the work (DWARF, KASLR, walking the kernel's lists)
+# and asks GDB only for memory, which GDB reads from whatever it is
+# attached to: QEMU's gdbstub, kgdb, or `kpeek serve`. No `nokaslr` needed:
+# kpeek finds the kernel itself.
+#
+# The kpeek binary comes from $KPEEK, else from PATH. The vmlinux is the one
+# GDB has loaded (`gdb vmlinux` or `file vmlinux`), or `set kpeek-vmlinux`.
+
+import json
+import os
+import shutil
+import subprocess
+
+import gdb
+
+KPEEK_SCRIPT_VERSION = "0.1"
+
+
+class _Kpeek:
+    """The `kpeek rpc` child process, started on first use."""
+
+    def __init__(self):
+        self.proc = None
+        self.vmlinux = None
+        self.next_id = 1
+        self.last = {}
+
+    def _vmlinux(self):
+        chosen = gdb.parameter("kpeek-vmlinux")
+        if chosen:
+            return chosen
+        progspace = gdb.current_progspace()
+        if progspace is None or not progspace.filename:
+            raise gdb.GdbError("kpeek: load the kernel's vmlinux first (gdb vmlinux, or file vmlinux)")
+        return progspace.filename
+
+    def _start(self):
+        vmlinux = self._vmlinux()
+        if self.proc is not None and self.proc.poll() is None and self.vmlinux == vmlinux:
+            return
+        self.stop()
+        exe = os.environ.get("KPEEK") or shutil.which("kpeek")
+        if not exe:
+            raise gdb.GdbError("kpeek: the kpeek binary is not on PATH; set KPEEK=/path/to/kpeek")
+        try:
+            self.proc = subprocess.Popen(
+                [exe, "rpc", "--vmlinux", vmlinux],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
+        except OSError as e:
+            raise gdb.GdbError("kpeek: cannot start %s: %s" % (exe, e))
+        self.vmlinux = vmlinux
+        hello = self._exchange({"id": 0, "hello": True})
+        version = hello.get("version", "")
+        if version.split(".")[:2] != KPEEK_SCRIPT_VERSION.split("."):
+            self.stop()
+            raise gdb.GdbError(
+                "kpeek: %s is version %s, this script expects %s.x" % (exe, version, KPEEK_SCRIPT_VERSION)
+            )
+
+    def stop(self):
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+            self.proc = None
+
+    def _exchange(self, request):
+        """Send a request; answer memory reads until the response comes."""
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError) as e:
+            self.stop()
+            raise gdb.GdbError("kpeek: the helper went away: %s" % e)
+        inferior = gdb.selected_inferior()
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.stop()
+                raise gdb.GdbError("kpeek: the helper exited unexpectedly")
+            message = json.loads(line)
+            if "read" in message:
+                address, length = int(message["read"], 16), message["len"]
+                try:
+                    data = bytes(inferior.read_memory(address, length))
+                    reply = {"data": data.hex()}
+                except gdb.MemoryError as e:
+                    reply = {"error": str(e)}
+                except gdb.error as e:
+                    reply = {"error": str(e)}
+                self.proc.stdin.write(json.dumps(reply) + "\n")
+                self.proc.stdin.flush()
+            else:
+                return message
+
+    @staticmethod
+    def _pcs():
+        """Every CPU's (thread's) program counter: they narrow the KASLR search."""
+        pcs = []
+        inferior = gdb.selected_inferior()
+        current = gdb.selected_thread()
+        if current is None:
+            raise gdb.GdbError("kpeek: GDB is not attached to a target (target remote HOST:PORT)")
+        try:
+            for thread in inferior.threads():
+                thread.switch()
+                try:
+                    pcs.append("0x%x" % (int(gdb.parse_and_eval("$pc")) & 0xFFFFFFFFFFFFFFFF))
+                except gdb.error:
+                    pass
+        finally:
+            current.switch()
+        return pcs
+
+    def run(self, argv):
+        """Run one kpeek command line; return its output."""
+        self._start()
+        request = {"id": self.next_id, "argv": argv, "pcs": self._pcs()}
+        self.next_id += 1
+        response = self._exchange(request)
+        self.last = response
+        if response.get("error"):
+            raise gdb.GdbError("kpeek: %s" % response["error"])
+        return response.get("output", "")
+
+
+KPEEK = _Kpeek()
+
+
+class _VmlinuxParameter(gdb.Parameter):
+    """The vmlinux kpeek reads types and symbols from (default: GDB's own)."""
+
+    set_doc = "Set the vmlinux kpeek uses."
+    show_doc = "Show the vmlinux kpeek uses."
+
+    def __init__(self):
+        super().__init__("kpeek-vmlinux", gdb.COMMAND_DATA, gdb.PARAM_OPTIONAL_FILENAME)
+        self.value = ""
+
+
+_VmlinuxParameter()
+
+
+class _KpeekCommand(gdb.Command):
+    """Run a kpeek command on the target GDB is attached to.
+
+Usage: kpeek COMMAND [ARGS...]    e.g. kpeek ps --threads, kpeek ps --format json,
+       kpeek ps -p 1, kpeek threads, kpeek info, kpeek pahole task_struct.
+kpeek's memory reads go through GDB; `kpeek stats` shows how many the last command made."""
+
+    def __init__(self):
+        super().__init__("kpeek", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        argv = gdb.string_to_argv(arg)
+        if argv == ["stats"]:
+            gdb.write("reads: %s, bytes: %s\n" % (KPEEK.last.get("reads"), KPEEK.last.get("bytes")))
+            return
+        if not argv:
+            raise gdb.GdbError("usage: kpeek COMMAND [ARGS...] (see kpeek --help)")
+        gdb.write(KPEEK.run(argv))
+
+
+class _Alias(gdb.Command):
+    def __init__(self, name, argv, doc):
+        self.__doc__ = doc
+        super().__init__(name, gdb.COMMAND_DATA)
+        self.argv = argv
+
+    def invoke(self, arg, from_tty):
+        gdb.write(KPEEK.run(self.argv + gdb.string_to_argv(arg)))
+
+
+_KpeekCommand()
+_Alias(
+    "lx-ps",
+    ["ps", "--style", "lx"],
+    """List every task like the kernel's own lx-ps (TASK, PID, COMM), through kpeek.
+
+Works under KASLR and on kernels with or without task_struct.thread_group.""",
+)
+_Alias(
+    "lx-threads",
+    ["threads"],
+    """List every thread: TGID, PID, task_struct, kernel stack, name ([kernel threads]), thread count.""",
+)
+_Alias(
+    "lx-pahole",
+    ["pahole"],
+    """Show a struct's layout exactly like pahole -C: lx-pahole STRUCT [--hex] [-E].""",
+)
+_Alias(
+    "lx-info",
+    ["info"],
+    """Summarise the kernel GDB is attached to: release, KASLR offset and how it was found, CPUs.""",
+)

@@ -1,0 +1,216 @@
+//! The JSON-lines protocol `gdb-scripts/kpeek.py` speaks with `kpeek rpc`.
+//!
+//! GDB → kpeek, one request per command:
+//! `{"id": 1, "argv": ["ps", "--style", "lx"], "pcs": ["0xffffffff81…", …]}`
+//! (`pcs`: the CPUs' program counters, to narrow the KASLR search).
+//!
+//! While it runs, kpeek asks for memory, and GDB answers from whatever
+//! target it is attached to:
+//! `{"read": "0xffff888001234000", "len": 2048}` →
+//! `{"data": "<hex>"}` or `{"error": "Cannot access memory at address 0x…"}`.
+//!
+//! kpeek → GDB, when the command is done:
+//! `{"id": 1, "status": 0, "output": "…", "error": null, "reads": 37, "bytes": 91136}`.
+//!
+//! A first `{"id": 0, "hello": true}` is answered `{"id": 0, "version": "…"}`.
+
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::PhysAddr;
+use crate::memory::MemorySource;
+use crate::{Error, Result};
+
+/// Reads larger than this are split: GDB and its stubs cope better with
+/// moderate requests, and one failing page then fails less.
+const MAX_READ: usize = 16 * 1024;
+
+/// A request from the GDB side.
+#[derive(Debug, Deserialize)]
+pub struct Request {
+    /// Echoed in the response.
+    pub id: u64,
+    /// `{"hello": true}` asks for the version.
+    #[serde(default)]
+    pub hello: bool,
+    /// The kpeek command line, without `kpeek` and without `--vmlinux`.
+    #[serde(default)]
+    pub argv: Vec<String>,
+    /// The CPUs' program counters as `"0x…"` strings.
+    #[serde(default)]
+    pub pcs: Vec<String>,
+}
+
+impl Request {
+    /// The program counters as numbers.
+    pub fn pcs(&self) -> Vec<u64> {
+        self.pcs
+            .iter()
+            .filter_map(|p| u64::from_str_radix(p.trim_start_matches("0x"), 16).ok())
+            .collect()
+    }
+}
+
+/// The response to a request.
+#[derive(Debug, Serialize)]
+pub struct Response {
+    /// The request's id.
+    pub id: u64,
+    /// kpeek's version, for a hello.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The exit status the command line would have had.
+    pub status: u8,
+    /// What the command printed.
+    pub output: String,
+    /// The error, if it failed.
+    pub error: Option<String>,
+    /// Memory requests made to GDB.
+    pub reads: u64,
+    /// Bytes they returned.
+    pub bytes: u64,
+}
+
+#[derive(Deserialize)]
+struct ReadReply {
+    data: Option<String>,
+    error: Option<String>,
+}
+
+/// Kernel memory as GDB sees it, fetched over the JSON-lines channel.
+/// Addresses are kernel *virtual* addresses (see
+/// [`crate::memory::x86_64::KernelSpace::over_virtual`]).
+pub struct GdbMemory {
+    channel: Mutex<(Box<dyn BufRead + Send>, Box<dyn Write + Send>)>,
+    reads: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl GdbMemory {
+    /// A channel over the given input (GDB's replies) and output.
+    pub fn new(input: Box<dyn BufRead + Send>, output: Box<dyn Write + Send>) -> GdbMemory {
+        GdbMemory {
+            channel: Mutex::new((input, output)),
+            reads: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// The next request, or `None` when GDB closed the channel.
+    pub fn next_request(&self) -> Result<Option<Request>> {
+        let mut ch = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if ch
+                .0
+                .read_line(&mut line)
+                .map_err(|e| Error::Live(format!("rpc: reading a request: {e}")))?
+                == 0
+            {
+                return Ok(None);
+            }
+            if !line.trim().is_empty() {
+                break;
+            }
+        }
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| Error::Usage(format!("rpc: bad request {line:?}: {e}")))
+    }
+
+    /// Send a response.
+    pub fn respond(&self, response: &Response) -> Result<()> {
+        let mut ch = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        let text = serde_json::to_string(response).map_err(|e| Error::Usage(e.to_string()))?;
+        writeln!(ch.1, "{text}")
+            .and_then(|()| ch.1.flush())
+            .map_err(|e| Error::Live(format!("rpc: {e}")))
+    }
+
+    /// Counters since the last call: (requests, bytes).
+    pub fn take_counts(&self) -> (u64, u64) {
+        (
+            self.reads.swap(0, Ordering::Relaxed),
+            self.bytes.swap(0, Ordering::Relaxed),
+        )
+    }
+
+    fn read_once(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let mut ch = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        let (input, output) = &mut *ch;
+        writeln!(output, "{{\"read\":\"{addr:#x}\",\"len\":{}}}", buf.len())
+            .and_then(|()| output.flush())
+            .map_err(|e| Error::Live(format!("rpc: asking GDB for memory: {e}")))?;
+        let mut line = String::new();
+        if input
+            .read_line(&mut line)
+            .map_err(|e| Error::Live(format!("rpc: {e}")))?
+            == 0
+        {
+            return Err(Error::Live(
+                "rpc: GDB went away while kpeek was reading memory".into(),
+            ));
+        }
+        let reply: ReadReply = serde_json::from_str(&line)
+            .map_err(|e| Error::Live(format!("rpc: bad memory reply {line:?}: {e}")))?;
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        match (reply.data, reply.error) {
+            (Some(hex), _) if hex.len() == buf.len() * 2 => {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                        .map_err(|_| Error::Live("rpc: memory reply is not hex".into()))?;
+                }
+                self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            (_, Some(why)) => Err(Error::fault("virtual", addr, buf.len(), why)),
+            _ => Err(Error::Live(format!(
+                "rpc: GDB answered {} bytes for a {}-byte read",
+                line.len() / 2,
+                buf.len()
+            ))),
+        }
+    }
+}
+
+impl MemorySource for GdbMemory {
+    /// `addr` is a kernel virtual address (the source is a debugger's view).
+    fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
+        for (i, chunk) in buf.chunks_mut(MAX_READ).enumerate() {
+            self.read_once(addr.0 + (i * MAX_READ) as u64, chunk)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn reads_go_out_as_json_and_faults_come_back_as_faults() {
+        let replies =
+            "{\"data\":\"4c696e\"}\n{\"error\":\"Cannot access memory at address 0x10\"}\n";
+        let out: Vec<u8> = Vec::new();
+        let mem = GdbMemory::new(
+            Box::new(Cursor::new(replies.as_bytes().to_vec())),
+            Box::new(out),
+        );
+        let mut b = [0u8; 3];
+        mem.read_phys(PhysAddr(0xffff_8880_0000_1000), &mut b)
+            .expect("read");
+        assert_eq!(&b, b"Lin");
+        let err = mem.read_phys(PhysAddr(0x10), &mut b).expect_err("fault");
+        assert_eq!(err.code(), "fault");
+        assert!(
+            mem.read_phys(PhysAddr(0x20), &mut b).is_err(),
+            "GDB went away"
+        );
+        assert_eq!(mem.take_counts(), (2, 3));
+    }
+}
