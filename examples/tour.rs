@@ -11,24 +11,10 @@ use std::path::Path;
 
 use kpeek::dump::{Dump, Reader};
 use kpeek::memory::kaslr::{locate, Clues, ImageFacts};
-use object::{Object, ObjectSection, ObjectSymbol};
 
 fn image_facts(vmlinux: &Path) -> ImageFacts {
-    let data = std::fs::read(vmlinux).expect("vmlinux");
-    let elf = object::File::parse(&*data).expect("vmlinux is ELF");
-    let symbol = |name: &str| {
-        elf.symbols()
-            .find(|s| s.name() == Ok(name))
-            .map(|s| s.address())
-    };
-    let bytes = |addr: u64, len: usize| {
-        elf.sections().find_map(|s| {
-            let off = addr.checked_sub(s.address()).filter(|&o| o < s.size())? as usize;
-            let d = s.data().ok()?;
-            Some(d.get(off..(off + len).min(d.len()))?.to_vec())
-        })
-    };
-    ImageFacts::gather(symbol, bytes).expect("image facts")
+    let debug = kpeek::dwarf::DebugInfo::open(vmlinux).expect("vmlinux");
+    kpeek::kernel::program::image_facts(&debug).expect("image facts")
 }
 
 fn main() {

@@ -9,28 +9,10 @@ use kpeek::dump::{Dump, DumpFormat, Reader};
 use kpeek::memory::kaslr::{locate, Clues, ImageFacts, KaslrMethod};
 use kpeek::memory::x86_64::KernelSpace;
 use kpeek::memory::MemorySource;
-use object::{Object, ObjectSection, ObjectSymbol};
 
 fn image_facts(fixture: &Fixture) -> ImageFacts {
-    let data = std::fs::read(fixture.vmlinux()).expect("vmlinux");
-    let elf = object::File::parse(&*data).expect("vmlinux is ELF");
-    let symbol = |name: &str| {
-        elf.symbols()
-            .find(|s| s.name() == Ok(name))
-            .map(|s| s.address())
-    };
-    let bytes = |addr: u64, len: usize| {
-        elf.sections().find_map(|s| {
-            let (start, size) = (s.address(), s.size());
-            if addr < start || addr >= start + size {
-                return None;
-            }
-            let d = s.data().ok()?;
-            let off = (addr - start) as usize;
-            Some(d.get(off..(off + len).min(d.len()))?.to_vec())
-        })
-    };
-    ImageFacts::gather(symbol, bytes).expect("image facts")
+    let debug = kpeek::dwarf::DebugInfo::open(&fixture.vmlinux()).expect("vmlinux");
+    kpeek::kernel::program::image_facts(&debug).expect("image facts")
 }
 
 fn expected_format(name: &str) -> DumpFormat {

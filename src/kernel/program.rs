@@ -111,14 +111,7 @@ impl Program {
         pcs: &[u64],
         options: &OpenOptions,
     ) -> Result<Program> {
-        let facts = ImageFacts::gather(
-            |name| debug.symbol(name).map(|s| s.addr.get()),
-            |addr, len| {
-                [len, 256, 128]
-                    .into_iter()
-                    .find_map(|l| debug.section_data(LinkAddr(addr), l).map(<[u8]>::to_vec))
-            },
-        )?;
+        let facts = image_facts(&debug)?;
         let located =
             crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
         let space = KernelSpace::over_virtual(memory.clone(), located.layout);
@@ -144,15 +137,7 @@ impl Program {
         virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
         options: &OpenOptions,
     ) -> Result<Program> {
-        let facts = ImageFacts::gather(
-            |name| debug.symbol(name).map(|s| s.addr.get()),
-            |addr, len| {
-                // linux_banner may sit close to the end of .rodata: try shorter reads.
-                [len, 256, 128]
-                    .into_iter()
-                    .find_map(|l| debug.section_data(LinkAddr(addr), l).map(<[u8]>::to_vec))
-            },
-        )?;
+        let facts = image_facts(&debug)?;
         if let (Some(want), Some(have)) = (
             notes.vmcoreinfo.as_ref().and_then(|v| v.build_id()),
             debug.build_id().map(<[u8]>::to_vec),
@@ -252,6 +237,20 @@ impl Program {
             .clamp(1, 8192);
         Ok((0..nr).collect())
     }
+}
+
+/// What the vmlinux says about its own image: `_text`, `_end`, the banner
+/// and its bytes, the page-table and memory-layout variables.
+pub fn image_facts(debug: &DebugInfo) -> Result<ImageFacts> {
+    ImageFacts::gather(
+        |name| debug.symbol(name).map(|s| s.addr.get()),
+        |addr, len| {
+            // linux_banner may sit close to the end of .rodata: try shorter reads.
+            [len, 256, 128]
+                .into_iter()
+                .find_map(|l| debug.section_data(LinkAddr(addr), l).map(<[u8]>::to_vec))
+        },
+    )
 }
 
 fn hex(b: &[u8]) -> String {
