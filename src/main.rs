@@ -140,6 +140,9 @@ struct PsArgs {
     /// Only user tasks.
     #[arg(long, conflicts_with = "kernel")]
     user: bool,
+    /// The process tree (parents and children), like pstree.
+    #[arg(long, conflicts_with_all = ["threads", "style"])]
+    tree: bool,
     /// Only kernel threads.
     #[arg(long)]
     kernel: bool,
@@ -311,6 +314,10 @@ fn ps(args: PsArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
         )?,
         (Format::Human, PsStyle::Lx) => {
             kpeek::render::ps::lx_ps(out, &list).map_err(stdout_error)?
+        }
+        (Format::Human, PsStyle::Kpeek) if args.tree => {
+            let all: Vec<&kpeek::kernel::Task> = list.tasks.iter().collect();
+            kpeek::render::ps::tree(out, &all).map_err(stdout_error)?
         }
         (Format::Human, PsStyle::Kpeek) => {
             kpeek::render::ps::table(out, &selected, args.threads).map_err(stdout_error)?

@@ -503,3 +503,52 @@ fn kernel_stacks_translate_through_the_page_tables() {
         }
     }
 }
+
+#[test]
+fn the_tree_puts_every_process_under_the_parent_proc_names() {
+    for fixture in Fixture::all() {
+        let boot = fixture.boot("qemu-plain");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .args(["ps", "--tree", "--vmlinux"])
+            .arg(fixture.vmlinux())
+            .arg("--core")
+            .arg(boot.dir.join("vmcore.elf"))
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        // Each level of depth is two characters of prefix before "├─"/"└─".
+        let mut stack: Vec<i64> = Vec::new();
+        let mut parent_of: HashMap<i64, i64> = HashMap::new();
+        for line in text.lines() {
+            let chars: Vec<char> = line.chars().collect();
+            let (depth, label) = match chars.iter().position(|&c| c == '├' || c == '└') {
+                Some(i) => (i / 2 + 1, chars[i + 2..].iter().collect::<String>()),
+                None => (0, line.to_owned()),
+            };
+            let pid: i64 = label
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("pid");
+            stack.truncate(depth);
+            if let Some(&parent) = stack.last() {
+                parent_of.insert(pid, parent);
+            }
+            stack.push(pid);
+        }
+        let truth = boot.truth();
+        let processes: Vec<_> = truth.tasks.iter().filter(|t| t.tid == t.tgid).collect();
+        for p in &processes {
+            assert_eq!(
+                parent_of.get(&p.tid),
+                Some(&p.ppid()),
+                "{}: parent of {} {}",
+                fixture.name,
+                p.tid,
+                p.comm
+            );
+        }
+        assert!(processes.len() > 40, "{}", fixture.name);
+    }
+}

@@ -108,3 +108,78 @@ pub fn thrd_showall(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Res
     }
     writeln!(out, "total # of threads on the system: {total}")
 }
+
+/// The process tree (`ps --tree`): every process under its parent
+/// (`real_parent`), children by pid, kernel threads in brackets, thread
+/// counts in braces:
+///
+/// ```text
+/// 0 [swapper/0]
+/// ├─1 init
+/// │ ├─39 kpw-mt {301}
+/// ```
+pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[&Task]) -> io::Result<()> {
+    use std::collections::BTreeMap;
+    // Processes only; swapper/0 (pid 0) is the root.
+    let procs: Vec<&Task> = tasks
+        .iter()
+        .copied()
+        .filter(|t| t.pid == t.tgid && !(t.idle && t.comm != "swapper/0"))
+        .collect();
+    let mut children: BTreeMap<i32, Vec<&Task>> = BTreeMap::new();
+    for t in procs.iter().filter(|t| t.pid != 0) {
+        children.entry(t.ppid).or_default().push(t);
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|t| t.pid);
+    }
+    fn label(t: &Task) -> String {
+        let threads = t
+            .nr_threads
+            .filter(|&n| n > 1)
+            .map_or(String::new(), |n| format!(" {{{n}}}"));
+        format!("{} {}{threads}", t.pid, name(t))
+    }
+    fn walk(
+        out: &mut (impl Write + ?Sized),
+        children: &BTreeMap<i32, Vec<&Task>>,
+        pid: i32,
+        prefix: &str,
+        depth: usize,
+    ) -> io::Result<()> {
+        let Some(kids) = children.get(&pid) else {
+            return Ok(());
+        };
+        if depth > 4096 {
+            return Ok(()); // a parent loop in a corrupt dump
+        }
+        for (i, t) in kids.iter().enumerate() {
+            let last = i + 1 == kids.len();
+            writeln!(
+                out,
+                "{prefix}{}{}",
+                if last { "└─" } else { "├─" },
+                label(t)
+            )?;
+            let deeper = format!("{prefix}{}", if last { "  " } else { "│ " });
+            if t.pid != pid {
+                walk(out, children, t.pid, &deeper, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+    if let Some(root) = procs.iter().find(|t| t.pid == 0) {
+        writeln!(out, "{}", label(root))?;
+    }
+    walk(out, &children, 0, "", 0)?;
+    // Processes whose parent is not in the list (a broken walk) still show.
+    let known: std::collections::HashSet<i32> = procs.iter().map(|t| t.pid).collect();
+    for (ppid, kids) in &children {
+        if *ppid != 0 && !known.contains(ppid) {
+            for t in kids {
+                writeln!(out, "? (parent {ppid} not found) ─{}", label(t))?;
+            }
+        }
+    }
+    Ok(())
+}
