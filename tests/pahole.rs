@@ -13,7 +13,7 @@ use std::process::Command;
 
 use kpeek::addr::LinkAddr;
 use kpeek::dwarf::DebugInfo;
-use kpeek::render::pahole::{render_pahole, PaholeOptions};
+use kpeek::render::pahole::{render_pahole, render_pahole_all, PaholeOptions};
 
 /// The structs `kpeek pahole` must print exactly like pahole.
 const STRUCTS: &[&str] = &[
@@ -554,4 +554,154 @@ fn relocatable_object_gets_relocated() {
             "{name}"
         );
     }
+}
+
+/// The saved `pahole -F dwarf VMLINUX` (no `-C`: every struct and union).
+fn pahole_all_oracle(version: &str) -> String {
+    let path = common::Fixture::load(&format!("linux-{version}")).oracle_path("pahole-all.txt.zst");
+    let packed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = zstd::stream::decode_all(&packed[..]).expect("the oracle decompresses");
+    String::from_utf8(text).expect("pahole prints UTF-8")
+}
+
+/// The `struct NAME` / `union NAME` headers of a whole listing, in order.
+fn headers(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| (l.starts_with("struct ") || l.starts_with("union ")) && l.ends_with(" {"))
+        .map(|l| l.trim_end_matches(" {"))
+        .collect()
+}
+
+/// Where two whole listings first differ: the line, and the struct it is in.
+fn first_difference_all(want: &str, got: &str) -> String {
+    let line = want
+        .lines()
+        .zip(got.lines())
+        .position(|(w, g)| w != g)
+        .unwrap_or_else(|| want.lines().count().min(got.lines().count()));
+    let within = |text: &str| {
+        text.lines()
+            .take(line + 1)
+            .filter(|l| (l.starts_with("struct ") || l.starts_with("union ")) && l.ends_with(" {"))
+            .count()
+    };
+    let (want_headers, got_headers) = (headers(want), headers(got));
+    let (nw, ng) = (within(want), within(got));
+    format!(
+        "{}\n  in pahole's struct #{nw} ({:?}), kpeek's struct #{ng} ({:?}); \
+         pahole prints {} structs, kpeek {}",
+        first_difference(want, got),
+        want_headers.get(nw.wrapping_sub(1)),
+        got_headers.get(ng.wrapping_sub(1)),
+        want_headers.len(),
+        got_headers.len(),
+    )
+}
+
+fn all_identical(version: &str) {
+    let Some(path) = vmlinux(version) else { return };
+    let want = pahole_all_oracle(version);
+    let di = DebugInfo::open(&path).expect("vmlinux opens");
+    let mut out = Vec::new();
+    render_pahole_all(&di, &PaholeOptions::default(), &mut out).expect("kpeek pahole --all");
+    let got = String::from_utf8(out).expect("UTF-8");
+    assert!(
+        got == want,
+        "Linux {version}: kpeek pahole --all differs from pahole -F dwarf: {}",
+        first_difference_all(&want, &got)
+    );
+}
+
+/// `kpeek pahole --all` is byte for byte the saved `pahole -F dwarf
+/// VMLINUX`: the same structs and unions (named, defined, top-level, no
+/// repeats), in the same order.
+#[test]
+fn pahole_all_identical_linux_6_1() {
+    all_identical("6.1");
+}
+
+#[test]
+fn pahole_all_identical_linux_6_12() {
+    all_identical("6.12");
+}
+
+/// `--all --hex` through the binary, against pahole run now.
+#[test]
+fn cli_all_hex_like_pahole() {
+    let Some(path) = vmlinux("6.12") else { return };
+    if !pahole_available() {
+        return;
+    }
+    let out = kpeek_bin()
+        .args(["pahole", "--all", "--hex", "--vmlinux"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = String::from_utf8(out.stdout).unwrap();
+    let want = Command::new("pahole")
+        .args(["-F", "dwarf", "--hex"])
+        .arg(&path)
+        .output()
+        .expect("pahole runs");
+    let want = String::from_utf8(want.stdout).expect("pahole prints UTF-8");
+    assert!(
+        got == want,
+        "kpeek pahole --all --hex differs: {}",
+        first_difference_all(&want, &got)
+    );
+}
+
+/// `--all --format json`: one layout per struct pahole prints, in its order.
+#[test]
+fn cli_all_json_in_pahole_order() {
+    let Some(path) = vmlinux("6.1") else { return };
+    let out = kpeek_bin()
+        .args(["pahole", "--all", "--format", "json", "--vmlinux"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let got: Vec<String> = v["layouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["kind"].as_str().unwrap(),
+                l["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let oracle = pahole_all_oracle("6.1");
+    let want = headers(&oracle);
+    assert_eq!(got.len(), want.len());
+    assert!(got.iter().zip(&want).all(|(g, w)| g == w));
+    let task = v["layouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "task_struct")
+        .unwrap();
+    assert_eq!(task["size"], 6528);
+
+    // --all takes no names.
+    let out = kpeek_bin()
+        .args(["pahole", "--all", "--vmlinux"])
+        .arg(&path)
+        .arg("task_struct")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }

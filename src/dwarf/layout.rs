@@ -523,6 +523,12 @@ impl DebugInfo {
     /// The layout of the struct or union `pahole -C name` would show.
     pub fn layout(&self, name: &str, cacheline_size: u64) -> Result<Layout> {
         let id = self.find_pahole_type(name)?;
+        self.layout_of(id, name, cacheline_size)
+    }
+
+    /// The layout of the struct or union (or typedef of one) at `id`;
+    /// `name` is what an error calls it.
+    pub fn layout_of(&self, id: TypeId, name: &str, cacheline_size: u64) -> Result<Layout> {
         let mut model = Model::new(self);
         let agg = self.strip(Some(id))?.unwrap_or(id);
         let t = self.ty(agg)?;

@@ -30,6 +30,7 @@
 //! zeros, get their `.rela.debug_*` applied (the private `relocate` module;
 //! the Linux 6.12 `vmlinux.o` then reads exactly like its vmlinux).
 
+pub(crate) mod enumerate;
 mod relocate;
 pub mod symbols;
 pub mod types;

@@ -218,7 +218,7 @@ pub(crate) fn numeric(value: &AttributeValue<R<'_>>) -> Option<u64> {
 
 /// An offset attribute (`DW_AT_data_member_location`): a constant, or a
 /// location expression made of `DW_OP_plus_uconst`/`DW_OP_constu`.
-fn offset_value(value: &AttributeValue<R<'_>>) -> Option<u64> {
+pub(crate) fn offset_value(value: &AttributeValue<R<'_>>) -> Option<u64> {
     if let Some(v) = numeric(value) {
         return Some(v);
     }

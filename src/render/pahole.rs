@@ -1,4 +1,5 @@
-//! `pahole -C` output, byte for byte as dwarves 1.24 prints it.
+//! `pahole -C` output, byte for byte as dwarves 1.24 prints it, and the
+//! whole listing of `pahole` with no `-C` ([`render_pahole_all`]).
 //!
 //! The functions here follow the shape of `dwarves_fprintf.c` (the facts
 //! of the format: column arithmetic, when a comment or blank line appears,
@@ -172,6 +173,143 @@ pub fn run(
     } else {
         render_pahole(&di, names, opts, out)
     }
+}
+
+/// One member as pahole's `type__compare_members` sees it: name, bit
+/// offset, bit-field width.
+type MemberKey = (Option<String>, u32, u8);
+
+/// The members of `id` that `type__compare_members` walks.
+fn member_keys(model: &mut Model<'_>, id: TypeId) -> Result<Vec<MemberKey>> {
+    Ok(model
+        .class(id)?
+        .members
+        .iter()
+        .filter(|m| !m.is_static)
+        .map(|m| (m.name.clone(), m.bit_offset, m.bitfield_size))
+        .collect())
+}
+
+/// `type__compare_members` finding no difference (a name missing on
+/// either side is not compared).
+fn same_members(a: &[MemberKey], b: &[MemberKey]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            let names = match (&x.0, &y.0) {
+                (Some(p), Some(q)) => p == q,
+                _ => true,
+            };
+            names && x.1 == y.1 && x.2 == y.2
+        })
+}
+
+/// The structs and unions `pahole` with no `-C` prints, in the order it
+/// prints them: unit by unit, in DIE order, every named, defined,
+/// top-level struct or union that is not equal (pahole's `type__compare`:
+/// name, size, member count, member names, bit offsets and bit-field
+/// widths) to one printed before.
+pub fn pahole_all_types(di: &DebugInfo) -> Result<Vec<TypeId>> {
+    use std::collections::HashMap;
+    let candidates = di.top_level_aggregates()?;
+    let mut model = Model::new(di);
+    // (name, size, members) -> the printed types with that header, with
+    // their raw member hash.
+    type Header<'n> = (&'n [u8], u64, u32);
+    let mut printed: HashMap<Header<'_>, Vec<(u64, TypeId)>> = HashMap::new();
+    let mut keys: HashMap<TypeId, Vec<MemberKey>> = HashMap::new();
+    let mut out = Vec::new();
+    for c in &candidates {
+        let group = printed
+            .entry((&c.name[..], c.byte_size, c.nr_members))
+            .or_default();
+        if group.iter().any(|&(raw, _)| raw == c.raw_members) {
+            continue;
+        }
+        let mut duplicate = false;
+        if !group.is_empty() {
+            let mine = member_keys(&mut model, c.id)?;
+            for &(_, other) in group.iter() {
+                let theirs = match keys.entry(other) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(member_keys(&mut model, other)?)
+                    }
+                };
+                if same_members(theirs, &mine) {
+                    duplicate = true;
+                    break;
+                }
+            }
+        }
+        if !duplicate {
+            group.push((c.raw_members, c.id));
+            out.push(c.id);
+        }
+    }
+    Ok(out)
+}
+
+/// Prints every struct and union the way `pahole` with no `-C` does
+/// (see [`pahole_all_types`]).
+pub fn render_pahole_all(
+    di: &DebugInfo,
+    opts: &PaholeOptions,
+    out: &mut (impl Write + ?Sized),
+) -> Result<()> {
+    let ids = pahole_all_types(di)?;
+    let mut model = Model::new(di);
+    let mut s = String::with_capacity(1 << 17);
+    for id in ids {
+        Printer {
+            di,
+            model: &mut model,
+        }
+        .tag_fprintf(id, opts, &mut s)?;
+        s.push_str(";\n");
+        if s.len() >= 1 << 16 {
+            write_out(out, &s)?;
+            s.clear();
+        }
+    }
+    write_out(out, &s)
+}
+
+fn write_out(out: &mut (impl Write + ?Sized), s: &str) -> Result<()> {
+    out.write_all(s.as_bytes()).map_err(|source| Error::Io {
+        path: "<stdout>".into(),
+        source,
+    })
+}
+
+/// `kpeek pahole --all`: every struct and union, as pahole with no `-C`
+/// prints them, or their layouts as JSON in the same order.
+pub fn run_all(
+    vmlinux: &std::path::Path,
+    opts: &PaholeOptions,
+    json: bool,
+    out: &mut (impl Write + ?Sized),
+) -> Result<()> {
+    let di = DebugInfo::open(vmlinux)?;
+    if !json {
+        return render_pahole_all(&di, opts, out);
+    }
+    let layouts = pahole_all_types(&di)?
+        .into_iter()
+        .map(|id| {
+            let name = di.ty(id)?.name().unwrap_or("").to_string();
+            di.layout_of(id, &name, u64::from(opts.cacheline_size))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let doc = serde_json::json!({
+        "schema_version": JSON_SCHEMA_VERSION,
+        "layouts": layouts,
+    });
+    let io = |source| Error::Io {
+        path: "<stdout>".into(),
+        source,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| io(e.into()))?;
+    writeln!(out).map_err(io)
 }
 
 impl Printer<'_, '_> {
