@@ -50,6 +50,60 @@ def row(what, ours, theirs, name):
     return f"| {what} | {kw:.3f} s / {kr:.0f} MiB | {tw:.3f} s / {tr:.0f} MiB ({name}) | {tw / kw:.1f}× |"
 
 
+def live_rows():
+    """The kernel's own lx-ps against kpeek.py's lx-ps, in one GDB session on a
+    live nokaslr guest: wall time of each and the memory packets GDB sent
+    (counted in GDB's remote log)."""
+    import re
+    import shutil
+    import socket
+    import tempfile
+    fixture = os.path.join(FIX, "linux-6.12", "kernel")
+    work = tempfile.mkdtemp(prefix="kpeek-bench-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    qemu = subprocess.Popen(
+        ["qemu-system-x86_64", "-machine", "pc", "-cpu", "qemu64", "-m", "128M", "-smp", "2", "-nographic",
+         "-no-reboot", "-vga", "none", "-nic", "none", "-monitor", "none", "-display", "none",
+         "-kernel", os.path.join(fixture, "bzImage"), "-initrd", os.path.join(fixture, "initramfs", "main.cpio.gz"),
+         "-append", "console=ttyS0 panic=-1 init_on_free=1 nokaslr",
+         "-serial", "null", "-serial", f"file:{work}/truth.jsonl", "-serial", "null", "-gdb", f"tcp:127.0.0.1:{port}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while '"kind":"end"' not in open(f"{work}/truth.jsonl", errors="replace").read():
+            if time.time() > deadline:
+                return ["", "(live row skipped: the guest did not come up)"]
+            time.sleep(0.5)
+        results = {}
+        for name, script, cmd in (
+            ("the kernel's lx-ps", os.path.join(fixture, "gdb", "vmlinux-gdb.py"), "lx-ps"),
+            ("kpeek.py lx-ps", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-ps"),
+            ("kpeek.py `kpeek ps --threads --format json` (state, ppid, kthread, threads...)",
+             os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "kpeek ps --threads --format json"),
+        ):
+            log = f"{work}/remote-{len(results)}.log"
+            gdb = ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", f"file {fixture}/vmlinux",
+                   "-ex", f"target remote 127.0.0.1:{port}", "-ex", f"source {script}",
+                   "-ex", f"set remotelogfile {log}", "-ex", "python import time; kpeek_t0 = time.perf_counter()",
+                   "-ex", cmd, "-ex", "python print('@@ELAPSED %.3f' % (time.perf_counter() - kpeek_t0))"]
+            r = subprocess.run(gdb, capture_output=True, text=True, env=dict(os.environ, KPEEK=KPEEK), timeout=600)
+            elapsed = float(re.search(r"@@ELAPSED ([0-9.]+)", r.stdout).group(1))
+            packets = len(re.findall(r"w \$m[0-9a-f]+,", open(log, errors="replace").read())) if os.path.exists(log) else -1
+            results[name] = (elapsed, packets)
+        rows = ["", "## Live: listing tasks in GDB on a QEMU guest (linux-6.12, nokaslr so the kernel's lx-ps works)", "",
+                "Memory packets (`m`) GDB sent to QEMU's gdbstub, from GDB's remote log; wall time inside GDB.", "",
+                "| command | wall | `m` packets |", "|---|---|---|"]
+        for name, (elapsed, packets) in results.items():
+            rows.append(f"| {name} | {elapsed:.3f} s | {packets} |")
+        return rows
+    finally:
+        qemu.kill()
+        qemu.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     lines = []
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
@@ -84,6 +138,23 @@ def main():
         r = subprocess.run([PY, os.path.join(ROOT, "benches", "drgn_ps.py"), vmlinux, core], capture_output=True, text=True)
         said = r.stderr.strip().splitlines()[-1].split(";")[0] if r.returncode else "listed the tasks"
         lines.append(f"| {fixture} qemu-plain/vmcore.elf (no VMCOREINFO) | {ours[0]:.3f} s / {ours[1]:.0f} MiB | drgn: `{said}` | — |")
+
+    big = os.path.join(ROOT, "target", "bench", "bigdump", "vmcore.elf")
+    if os.path.exists(big):
+        vmlinux = os.path.join(FIX, "linux-6.12", "kernel", "vmlinux")
+        end = [json.loads(l) for l in open(os.path.join(os.path.dirname(big), "truth.jsonl")) if l.startswith('{"kind":"end"')]
+        threads = end[-1]["threads"]  # every thread the guest's /proc listed
+        ours = measure([KPEEK, "ps", "--threads", "--format", "json", "--vmlinux", vmlinux, "--core", big])
+        theirs = measure([PY, os.path.join(ROOT, "benches", "drgn_ps.py"), vmlinux, big])
+        lines.append(row(f"linux-6.12, {threads} threads (`benches/bigdump.sh`, 2 GiB ELF)", ours, theirs, "drgn"))
+        lines.append("")
+        lines.append(f"Per task on the big dump: kpeek {ours[0] / threads * 1e6:.0f} µs, drgn {theirs[0] / threads * 1e6:.0f} µs "
+                     "(both including start-up and loading the debug info).")
+    else:
+        lines.append("")
+        lines.append("(Run `benches/bigdump.sh` first for the 10,000-thread row.)")
+
+    lines += live_rows()
 
     lines += [
         "",

@@ -188,8 +188,11 @@ enum Command {
         )]
         class_name: Vec<String>,
         /// Struct, union, typedef or enum names.
-        #[arg(required_unless_present = "class_name")]
+        #[arg(required_unless_present_any = ["class_name", "all"])]
         names: Vec<String>,
+        /// Every struct and union, as `pahole` with no -C prints them.
+        #[arg(long, conflicts_with_all = ["class_name", "names"])]
+        all: bool,
         /// Offsets and sizes in hexadecimal.
         #[arg(long)]
         hex: bool,
@@ -237,6 +240,7 @@ impl Command {
                 vmlinux,
                 class_name,
                 names,
+                all,
                 hex,
                 expand_types,
                 cacheline_size,
@@ -249,6 +253,9 @@ impl Command {
                     cacheline_size,
                 };
                 let json = format == Format::Json;
+                if all {
+                    return kpeek::render::pahole::run_all(&vmlinux, &opts, json, out);
+                }
                 return kpeek::render::pahole::run(&vmlinux, &names, &opts, json, out);
             }
             Command::Bt(_) => ("bt", "issue 7"),
@@ -269,6 +276,15 @@ fn finish(warnings: &[kpeek::kernel::Warning]) -> kpeek::Result<()> {
     } else {
         Err(Error::Partial(warnings.len()))
     }
+}
+
+/// The JSON of `ps` and `threads` (docs/json-schema.md), serialised
+/// straight from the task list.
+#[derive(serde::Serialize)]
+struct TaskReport<'a, T: serde::Serialize> {
+    schema_version: u32,
+    tasks: &'a T,
+    warnings: &'a [kpeek::kernel::Warning],
 }
 
 fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> kpeek::Result<()> {
@@ -306,11 +322,11 @@ fn ps(args: PsArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
     match (args.target.format, args.style) {
         (Format::Json, _) => write_json(
             out,
-            &serde_json::json!({
-                "schema_version": 1,
-                "tasks": selected,
-                "warnings": list.warnings,
-            }),
+            &TaskReport {
+                schema_version: 1,
+                tasks: &selected,
+                warnings: &list.warnings,
+            },
         )?,
         (Format::Human, PsStyle::Lx) => {
             kpeek::render::ps::lx_ps(out, &list).map_err(stdout_error)?
@@ -365,11 +381,11 @@ fn threads(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<(
     match target.format {
         Format::Json => write_json(
             out,
-            &serde_json::json!({
-                "schema_version": 1,
-                "tasks": list.tasks,
-                "warnings": list.warnings,
-            }),
+            &TaskReport {
+                schema_version: 1,
+                tasks: &list.tasks,
+                warnings: &list.warnings,
+            },
         )?,
         Format::Human => kpeek::render::ps::thrd_showall(out, &list).map_err(stdout_error)?,
     }
@@ -443,9 +459,13 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Not stdout().lock(): `serve` writes from its session threads too.
-    let mut out = std::io::stdout();
-    match cli.command.run(&mut out, Via::Cli) {
+    // Buffered (a listing is many small writes), and not stdout().lock():
+    // `serve` writes to stdout from its session threads itself.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let result = cli.command.run(&mut out, Via::Cli);
+    // Flush before any error message, so output and message keep their order.
+    let flushed = out.flush().map_err(stdout_error);
+    match result.and(flushed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Partial(_)) => ExitCode::from(2),
         // `kpeek ps | head`: the reader left; that is not an error.
