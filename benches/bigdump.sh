@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 out=target/bench/bigdump
+if [ -f "$out/vmcore.elf" ] && [ -z "${FORCE:-}" ]; then
+    echo "$out/vmcore.elf exists (FORCE=1 to make it again)"
+    exit 0
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ -f target/fixtures/linux-6.12/kernel/bzImage ] || cargo run --release -q --example tour > /dev/null

@@ -192,6 +192,27 @@ def main():
         theirs = measure(["pahole", "-F", "dwarf", vmlinux])
         lines.append(row(f"{fixture}: every struct (`--all`)", ours, theirs, "pahole"))
 
+    import glob
+    distro = sorted(glob.glob(os.path.join(ROOT, "target", "bench", "distro", "vmlinux-*")))
+    if distro:
+        vmlinux = distro[-1]
+        name = os.path.basename(vmlinux)
+        for struct in ("task_struct", "xfrm_state", "tcp_sock"):
+            ours = measure([KPEEK, "pahole", "--vmlinux", vmlinux, struct])
+            theirs = measure(["pahole", "-F", "dwarf", "-C", struct, vmlinux])
+            lines.append(row(f"Debian {name}: `{struct}`", ours, theirs, "pahole"))
+        ours = measure([KPEEK, "pahole", "--all", "--vmlinux", vmlinux])
+        theirs = measure(["pahole", "-F", "dwarf", vmlinux])
+        lines.append(row(f"Debian {name}: every struct (`--all`)", ours, theirs, "pahole"))
+        a = subprocess.run([KPEEK, "pahole", "--all", "--vmlinux", vmlinux], capture_output=True).stdout
+        b = subprocess.run(["pahole", "-F", "dwarf", vmlinux], capture_output=True).stdout
+        count = b.count(b"\nstruct ") + b.count(b"\nunion ") + int(b.startswith((b"struct ", b"union ")))
+        verdict = "byte-identical" if a == b else "DIFFERENT"
+        lines += ["", f"On Debian's {name} (630 MB, DWARF 5), `kpeek pahole --all` is {verdict} to "
+                  f"`pahole -F dwarf` ({count} structs and unions, {len(b)} bytes)."]
+    else:
+        lines += ["", "(Run `benches/distro.sh` first for Debian's real distro vmlinux.)"]
+
     lines += [
         "",
         "## Reading a kdump-compressed dump: every page",

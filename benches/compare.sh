@@ -9,4 +9,6 @@ if ! python3 -c "import drgn" 2>/dev/null; then
     [ -x target/ci-venv/bin/python ] || { python3 -m venv target/ci-venv; target/ci-venv/bin/pip install -q drgn; }
     export DRGN_PYTHON=$PWD/target/ci-venv/bin/python
 fi
+bash benches/bigdump.sh                                     # the 10,000-thread dump (target/bench)
+bash benches/distro.sh                                      # Debian's distro vmlinux (target/bench)
 python3 benches/compare.py
