@@ -50,6 +50,47 @@ def row(what, ours, theirs, name):
     return f"| {what} | {kw:.3f} s / {kr:.0f} MiB | {tw:.3f} s / {tr:.0f} MiB ({name}) | {tw / kw:.1f}× |"
 
 
+def serve_rows():
+    """kpeek serve in real GDB: from starting the server to the answer of
+    `info threads`, and `thread apply all bt`; drgn's stack trace of every
+    task for comparison."""
+    import re
+    rows = ["", "## A dump in GDB: `kpeek serve` (linux-6.12 qemu-vmcoreinfo/vmcore.elf, ~356 tasks)", "",
+            "| what | kpeek serve + GDB | anchor |", "|---|---|---|"]
+    vmlinux = os.path.join(FIX, "linux-6.12", "kernel", "vmlinux")
+    core = os.path.join(FIX, "linux-6.12", "boot-qemu-vmcoreinfo", "vmcore.elf")
+    results = {}
+    for what, cmds in (("serve start → `info threads` answered", ["info threads"]),
+                       ("serve start → `thread apply all bt` done", ["thread apply all bt"])):
+        walls = []
+        for _ in range(RUNS):
+            t = time.perf_counter()
+            server = subprocess.Popen([KPEEK, "serve", "--vmlinux", vmlinux, "--core", core, "--listen", "127.0.0.1:0"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            addr = None
+            for line in server.stdout:
+                m = re.search(r"on (127\.0\.0\.1:\d+)", line)
+                if m:
+                    addr = m.group(1)
+                    break
+            gdb = ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", f"file {vmlinux}",
+                   "-ex", f"target remote {addr}"]
+            for c in cmds:
+                gdb += ["-ex", c]
+            subprocess.run(gdb, capture_output=True, timeout=600)
+            walls.append(time.perf_counter() - t)
+            server.kill()
+            server.wait()
+        results[what] = statistics.median(walls)
+    drgn = measure([PY, os.path.join(ROOT, "benches", "drgn_bt.py"), vmlinux, core])
+    rows.append(f"| serve start → `info threads` answered | {results['serve start → `info threads` answered']:.3f} s | — |")
+    rows.append(f"| serve start → `thread apply all bt` done | {results['serve start → `thread apply all bt` done']:.3f} s "
+                f"| drgn, stack trace of every task: {drgn[0]:.3f} s / {drgn[1]:.0f} MiB |")
+    rows.append("")
+    rows.append("crash (Debian's 8.0.2) is not measured yet.")
+    return rows
+
+
 def live_rows():
     """The kernel's own lx-ps against kpeek.py's lx-ps, in one GDB session on a
     live nokaslr guest: wall time of each and the memory packets GDB sent
@@ -173,6 +214,7 @@ def main():
         lines.append("")
         lines.append("(Run `benches/bigdump.sh` first for the 10,000-thread row.)")
 
+    lines += serve_rows()
     lines += live_rows()
 
     lines += [

@@ -355,6 +355,21 @@ fn linux_6_12_kdump_threads_symbols_backtrace() {
     check_dump("linux-6.12", "kdump", "vmcore.kdump");
 }
 
+/// The other eight fixture dumps: every format kpeek reads is served.
+#[test]
+fn every_other_fixture_dump_is_served_the_same_way() {
+    for fixture in ["linux-6.1", "linux-6.12"] {
+        for (boot, file) in [
+            ("qemu-vmcoreinfo", "vmcore-paging.elf"),
+            ("qemu-vmcoreinfo", "vmcore.kdump-zlib.flat"),
+            ("qemu-plain", "vmcore.elf"),
+            ("kdump", "vmcore.kdump.flat"),
+        ] {
+            check_dump(fixture, boot, file);
+        }
+    }
+}
+
 /// `$body` with its checksum.
 fn packet(body: &str) -> Vec<u8> {
     let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
@@ -448,8 +463,16 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
 
     // With qOffsets alone: lx-ps is exactly `kpeek ps --style lx`.
     let t = Instant::now();
-    let out = gdb(&vmlinux, &server, &[&source, "lx-ps"]);
+    let out = gdb(
+        &vmlinux,
+        &server,
+        &[&source, "lx-ps", "p $lx_task_by_pid(1)->comm"],
+    );
     eprintln!("lx-ps over kpeek serve took {:?}", t.elapsed());
+    assert!(
+        out.contains("= \"init\", '\\000'"),
+        "$lx_task_by_pid(1)->comm:\n{out}"
+    );
     let (ok, want, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
         .args(["ps", "--style", "lx", "--vmlinux"])
         .arg(&vmlinux)
@@ -463,7 +486,34 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
         .collect();
     let want: Vec<&str> = want.lines().collect();
     assert!(want.len() > 300, "{want:?}");
+    let have: Vec<&str> = have.into_iter().filter(|l| !l.starts_with("$")).collect();
     assert_eq!(have, want, "lx-ps through kpeek serve:\n{out}");
+
+    // kpeek's own GDB extension on the same server: the same listing.
+    let kpeek_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-scripts/kpeek.py");
+    let mut c = Command::new(gdb_path());
+    c.env("KPEEK", env!("CARGO_BIN_EXE_kpeek")).args([
+        "-nx",
+        "-batch",
+        "-ex",
+        "set pagination off",
+        "-ex",
+    ]);
+    c.arg(format!("file {}", vmlinux.display()));
+    for cmd in [
+        format!("target remote {}", server.addr()),
+        format!("source {}", kpeek_py.display()),
+        "lx-ps".into(),
+    ] {
+        c.arg("-ex").arg(cmd);
+    }
+    let (_, mine, err) = run(&mut c);
+    let mine: Vec<&str> = mine
+        .lines()
+        .skip_while(|l| !l.contains("TASK"))
+        .filter(|l| l.starts_with("0x") || l.contains("TASK"))
+        .collect();
+    assert_eq!(mine, want, "kpeek.py lx-ps through kpeek serve:\n{err}");
 
     // Per-CPU variables need .data..percpu left at 0: the add-symbol-file
     // line kpeek prints. Thread 2 is CPU 1, as on QEMU.
