@@ -396,3 +396,124 @@ fn nothing_listening_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nothing is listening"), "{err}");
 }
+
+/// A fake gdbstub that answers the handshake like QEMU, then hangs up at
+/// the first memory read: kpeek must say so and stop, not hang.
+#[test]
+fn a_connection_dropped_mid_read_is_a_clear_error() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stub = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let xml = "<target><architecture>i386:x86-64</architecture><feature name=\"x\">\
+                   <reg name=\"rip\" bitsize=\"64\"/><reg name=\"cr3\" bitsize=\"64\"/><reg name=\"cr4\" bitsize=\"64\"/>\
+                   </feature></target>";
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            // One packet: $...#xx (acks are skipped).
+            buf.clear();
+            loop {
+                if s.read(&mut byte).unwrap_or(0) == 0 {
+                    return;
+                }
+                if byte[0] == b'$' {
+                    break;
+                }
+            }
+            loop {
+                if s.read(&mut byte).unwrap_or(0) == 0 {
+                    return;
+                }
+                if byte[0] == b'#' {
+                    let mut ck = [0u8; 2];
+                    let _ = s.read_exact(&mut ck);
+                    break;
+                }
+                buf.push(byte[0]);
+            }
+            let req = String::from_utf8_lossy(&buf).into_owned();
+            let reply = if req.starts_with("qSupported") {
+                "PacketSize=1000;qXfer:features:read+".to_owned()
+            } else if req == "?" {
+                "T05thread:01;".to_owned()
+            } else if req.starts_with("qXfer:features:read:target.xml:0,") {
+                format!("l{xml}")
+            } else if req == "qfThreadInfo" {
+                "m01".to_owned()
+            } else if req == "qsThreadInfo" {
+                "l".to_owned()
+            } else if req.starts_with("Hg") || req.starts_with("Qqemu.PhyMemMode") {
+                "OK".to_owned()
+            } else if req == "g" {
+                // rip, cr3 = 0x1000, cr4: 24 bytes, little-endian hex.
+                format!("{}{}{}", "00".repeat(8), "0010000000000000", "00".repeat(8))
+            } else if req.starts_with('m') {
+                return; // hang up mid-read
+            } else {
+                String::new()
+            };
+            let sum = reply.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+            let _ = write!(s, "+${reply}#{sum:02x}");
+        }
+    });
+    let fixture = Fixture::load("linux-6.12");
+    let t = Instant::now();
+    let out = kpeek(
+        &["ps", "--qemu", &format!("127.0.0.1:{port}")],
+        &fixture.vmlinux(),
+    );
+    let _ = stub.join();
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("kpeek said: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // The real cause, not a KASLR failure it led to.
+    assert!(err.contains("the connection was closed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(30), "kpeek hung");
+}
+
+/// kpeek.py failing (no target, no kpeek binary) is a GDB error, and GDB
+/// goes on working.
+#[test]
+fn gdb_stays_usable_when_kpeek_py_fails() {
+    let fixture = Fixture::load("linux-6.12");
+    for (kpeek_env, want) in [
+        (
+            env!("CARGO_BIN_EXE_kpeek").to_owned(),
+            "not attached to a target",
+        ),
+        ("/nonexistent/kpeek".to_owned(), "kpeek"),
+    ] {
+        let out = Command::new("gdb")
+            .args(["-nx", "-batch", "-ex"])
+            .arg(format!("file {}", fixture.vmlinux().display()))
+            .args([
+                "-ex",
+                &format!("source {}", script()),
+                "-ex",
+                "lx-ps",
+                "-ex",
+                "print 6*7",
+            ])
+            .env("KPEEK", kpeek_env)
+            .output()
+            .expect("gdb");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(stderr.contains(want), "{stderr}");
+        assert!(
+            !stderr.contains("Traceback") && !stderr.contains("Python Exception"),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains("= 42"),
+            "GDB went on after the error:\n{stdout}\n{stderr}"
+        );
+    }
+}

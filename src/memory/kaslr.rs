@@ -138,11 +138,12 @@ pub fn locate<M: MemorySource + Copy>(
         let pb = vmcoreinfo
             .and_then(|v| v.number("phys_base"))
             .map(|p| p as u64);
-        let pb = pb.or_else(|| {
-            from_page_tables(&phys, clues.notes, facts)
+        let pb = match pb {
+            Some(pb) => Some(pb),
+            None => from_page_tables(&phys, clues.notes, facts)?
                 .first()
-                .map(|&(_, pb)| pb)
-        });
+                .map(|&(_, pb)| pb),
+        };
         match pb {
             Some(pb) => candidates.push((KaslrMethod::Override, off, pb)),
             None => {
@@ -167,7 +168,7 @@ pub fn locate<M: MemorySource + Copy>(
         let pb = pa.0.wrapping_sub(va.0 - START_KERNEL_MAP);
         candidates.push((KaslrMethod::ElfKernelLoad, off, pb));
     }
-    for (off, pb) in from_page_tables(&phys, clues.notes, facts) {
+    for (off, pb) in from_page_tables(&phys, clues.notes, facts)? {
         candidates.push((KaslrMethod::PageTables, off, pb));
     }
     if candidates.is_empty() {
@@ -381,7 +382,7 @@ fn from_page_tables<M: MemorySource>(
     phys: &M,
     notes: &Notes,
     facts: &ImageFacts,
-) -> Vec<(u64, u64)> {
+) -> Result<Vec<(u64, u64)>> {
     let mut found = Vec::new();
     for cpu in &notes.qemu_cpus {
         let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
@@ -395,7 +396,13 @@ fn from_page_tables<M: MemorySource>(
             // Step through the kernel-image window 2 MiB at a time.
             let mut va = START_KERNEL_MAP;
             while va < START_KERNEL_MAP + (1 << 30) {
-                if let Ok(pa) = page_walk(phys, PhysAddr(pgd), levels, 0, va) {
+                // Unmapped is expected; a target that fails (Live, Io) is not.
+                let walked = match page_walk(phys, PhysAddr(pgd), levels, 0, va) {
+                    Err(Error::Fault { .. }) => None,
+                    Err(e) => return Err(e),
+                    Ok(pa) => Some(pa),
+                };
+                if let Some(pa) = walked {
                     let candidate = (
                         va.wrapping_sub(facts.text.0),
                         pa.0.wrapping_sub(va - START_KERNEL_MAP),
@@ -409,5 +416,5 @@ fn from_page_tables<M: MemorySource>(
             }
         }
     }
-    found
+    Ok(found)
 }

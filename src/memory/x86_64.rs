@@ -191,7 +191,11 @@ pub fn page_walk(
         let index = (va >> shift) & 511;
         let entry = phys
             .read_phys_u64(PhysAddr(table + index * 8))
-            .map_err(|_| {
+            .map_err(|e| {
+                // A live target that went away is not a missing page.
+                if !matches!(e, Error::Fault { .. }) {
+                    return e;
+                }
                 Error::fault(
                     "virtual",
                     va,
