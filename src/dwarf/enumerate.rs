@@ -209,7 +209,7 @@ fn scan_unit(ctx: &UnitCtx<'_>, out: &mut Vec<Aggregate>) -> Result<()> {
 }
 
 /// Splits `units` into about `parts` runs of similar byte size.
-fn chunks(units: &[UnitInfo], parts: usize) -> Vec<&[UnitInfo]> {
+pub(crate) fn chunks(units: &[UnitInfo], parts: usize) -> Vec<&[UnitInfo]> {
     let total: u64 = units.iter().map(|u| u.end - u.offset).sum();
     let per = total / parts.max(1) as u64 + 1;
     let mut out = Vec::new();

@@ -1356,22 +1356,7 @@ fn scan_parallel(dw: Dw<'_>, units: &[UnitInfo]) -> Result<Vec<FirstMap>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let total: u64 = units.iter().map(|u| u.end - u.offset).sum();
-    let per = total / threads as u64 + 1;
-    let mut chunks: Vec<&[UnitInfo]> = Vec::new();
-    let mut start = 0;
-    let mut acc = 0;
-    for (i, u) in units.iter().enumerate() {
-        acc += u.end - u.offset;
-        if acc >= per {
-            chunks.push(&units[start..=i]);
-            start = i + 1;
-            acc = 0;
-        }
-    }
-    if start < units.len() {
-        chunks.push(&units[start..]);
-    }
+    let chunks = super::enumerate::chunks(units, threads);
     let scan_chunk = |chunk: &[UnitInfo]| -> Result<FirstMap> {
         let mut map = FirstMap::default();
         for u in chunk {

@@ -2,7 +2,7 @@
 //! info, and where it was loaded.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::addr::{LinkAddr, VirtAddr};
 use crate::dump::{Dump, Notes, Reader};
@@ -42,6 +42,8 @@ pub struct Program {
     /// What is wrong with the dump as a whole (truncated, incomplete); the
     /// program still works, but reads of the missing parts will fault.
     pub notices: Vec<String>,
+    /// `nr_cpu_ids` and `__per_cpu_offset[..nr_cpu_ids]`, read once.
+    per_cpu: OnceLock<(u32, Option<Vec<u64>>)>,
 }
 
 impl Program {
@@ -115,19 +117,39 @@ impl Program {
         let located =
             crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
         let space = KernelSpace::over_virtual(memory.clone(), located.layout);
+        Ok(Program::located(
+            debug,
+            memory,
+            Notes::default(),
+            space,
+            located,
+            &facts,
+        ))
+    }
+
+    /// The program once the kernel is found.
+    fn located(
+        debug: DebugInfo,
+        memory: Arc<dyn MemorySource>,
+        notes: Notes,
+        space: KernelSpace<Arc<dyn MemorySource>>,
+        located: Located,
+        facts: &ImageFacts,
+    ) -> Program {
         let banner = String::from_utf8_lossy(&facts.banner)
             .trim_end_matches(['\0', '\n'])
             .to_owned();
-        Ok(Program {
+        Program {
             debug,
             dump: None,
             memory,
-            notes: Notes::default(),
+            notes,
             space,
             located,
             banner,
             notices: Vec::new(),
-        })
+            per_cpu: OnceLock::new(),
+        }
     }
 
     fn assemble(
@@ -160,19 +182,9 @@ impl Program {
         };
         let located = locate(&*memory, &facts, &clues)?;
         let space = KernelSpace::new(memory.clone(), located.layout);
-        let banner = String::from_utf8_lossy(&facts.banner)
-            .trim_end_matches(['\0', '\n'])
-            .to_owned();
-        Ok(Program {
-            debug,
-            dump: None,
-            memory,
-            notes,
-            space,
-            located,
-            banner,
-            notices: Vec::new(),
-        })
+        Ok(Program::located(
+            debug, memory, notes, space, located, &facts,
+        ))
     }
 
     /// The run-time address of a global symbol (per-CPU symbols are offsets, see [`Program::per_cpu`]).
@@ -196,11 +208,42 @@ impl Program {
         } else {
             sym.addr.relocate(self.located.layout.kaslr_offset).get()
         };
-        let offsets = self.symbol("__per_cpu_offset")?;
+        self.per_cpu_ptr(base, cpu)
+    }
+
+    /// `per_cpu_ptr(ptr, cpu)` for a per-CPU pointer (a per-CPU symbol's
+    /// address, or a `__percpu` pointer read from memory).
+    pub fn per_cpu_ptr(&self, ptr: u64, cpu: u32) -> Result<VirtAddr> {
         let off = self
-            .space
-            .read_u64(VirtAddr(offsets.get() + 8 * u64::from(cpu)))?;
-        Ok(VirtAddr(base.wrapping_add(off)))
+            .per_cpu_table()
+            .1
+            .as_ref()
+            .and_then(|offsets| offsets.get(cpu as usize))
+            .ok_or_else(|| {
+                Error::Kaslr(format!(
+                    "no per-CPU offset for CPU {cpu} (__per_cpu_offset unreadable)"
+                ))
+            })?;
+        Ok(VirtAddr(ptr.wrapping_add(*off)))
+    }
+
+    fn per_cpu_table(&self) -> &(u32, Option<Vec<u64>>) {
+        self.per_cpu.get_or_init(|| {
+            let nr = self
+                .symbol("nr_cpu_ids")
+                .and_then(|a| self.read_u32(a))
+                .unwrap_or(1)
+                .clamp(1, 8192);
+            let offsets = self
+                .symbol("__per_cpu_offset")
+                .and_then(|a| self.read_vec(a, 8 * nr as usize));
+            let offsets = offsets.ok().map(|b| {
+                b.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect()
+            });
+            (nr, offsets)
+        })
     }
 
     /// Read kernel memory.
@@ -227,15 +270,9 @@ impl Program {
         Ok(u32::from_le_bytes(b))
     }
 
-    /// Possible CPUs: those with a per-CPU area (`__per_cpu_offset[cpu]` set
-    /// and distinct), up to `nr_cpu_ids`.
+    /// Possible CPUs: `0..nr_cpu_ids`.
     pub fn cpus(&self) -> Result<Vec<u32>> {
-        let nr = self
-            .symbol("nr_cpu_ids")
-            .and_then(|a| self.read_u32(a))
-            .unwrap_or(1)
-            .clamp(1, 8192);
-        Ok((0..nr).collect())
+        Ok((0..self.per_cpu_table().0).collect())
     }
 }
 

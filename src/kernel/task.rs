@@ -463,13 +463,8 @@ impl MmLayout {
             if let (Some(total), Some(ptr)) = (v.as_mut(), counters.and_then(at)) {
                 // percpu_counter_sum(): the global count plus every CPU's s32 delta.
                 for &cpu in &cpus {
-                    let Ok(off) = prog
-                        .symbol("__per_cpu_offset")
-                        .and_then(|a| prog.read_u64(VirtAddr(a.0 + 8 * u64::from(cpu))))
-                    else {
-                        continue;
-                    };
-                    if let Ok(delta) = prog.read_u32(VirtAddr(ptr.wrapping_add(off))) {
+                    let delta = prog.per_cpu_ptr(ptr, cpu).and_then(|p| prog.read_u32(p));
+                    if let Ok(delta) = delta {
                         *total += i64::from(delta as i32);
                     }
                 }
