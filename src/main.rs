@@ -156,6 +156,38 @@ enum PsStyle {
     Lx,
 }
 
+/// `kpeek bt` options.
+#[derive(Args, Debug)]
+struct BtArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Thread ids to trace.
+    #[arg(value_name = "PID")]
+    pids: Vec<i32>,
+    /// Every task.
+    #[arg(short, long, conflicts_with = "pids")]
+    all: bool,
+    /// What each CPU was doing, the panicking CPU first (the default when
+    /// no PID is given).
+    #[arg(long)]
+    cpus: bool,
+    /// `kpeek` (every frame, pt_regs crossings, source lines and inlined
+    /// functions) or `proc` (exactly what /proc/PID/stack shows).
+    #[arg(long, value_enum, default_value_t = BtStyle::Kpeek)]
+    style: BtStyle,
+    /// Leave out source lines and inlined functions.
+    #[arg(long)]
+    no_lines: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BtStyle {
+    /// kpeek's detailed frames.
+    Kpeek,
+    /// The kernel's `/proc/PID/stack` lines.
+    Proc,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Tables for people.
@@ -206,8 +238,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Kernel backtraces of tasks.
-    Bt(Target),
+    /// Kernel backtraces: of tasks (PIDs or --all), or of every CPU (--cpus, the default).
+    Bt(BtArgs),
     /// Serve a crash dump to GDB as a remote target, every task a thread.
     Serve(ServeArgs),
     /// Speak JSON lines on stdin/stdout (used by gdb-scripts/kpeek.py).
@@ -231,11 +263,11 @@ enum Via<'a> {
 
 impl Command {
     fn run(self, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
-        let (command, tracking) = match self {
-            Command::Info(target) => return info(target, out, via),
-            Command::Read(args) => return read(args, out, via),
-            Command::Ps(args) => return ps(args, out, via),
-            Command::Threads(target) => return threads(target, out, via),
+        match self {
+            Command::Info(target) => info(target, out, via),
+            Command::Read(args) => read(args, out, via),
+            Command::Ps(args) => ps(args, out, via),
+            Command::Threads(target) => threads(target, out, via),
             Command::Pahole {
                 vmlinux,
                 class_name,
@@ -256,13 +288,12 @@ impl Command {
                 if all {
                     return kpeek::render::pahole::run_all(&vmlinux, &opts, json, out);
                 }
-                return kpeek::render::pahole::run(&vmlinux, &names, &opts, json, out);
+                kpeek::render::pahole::run(&vmlinux, &names, &opts, json, out)
             }
-            Command::Bt(_) => ("bt", "issue 7"),
-            Command::Serve(args) => return serve(args),
-            Command::Rpc { vmlinux } => return rpc(&vmlinux),
-        };
-        Err(Error::NotImplemented { command, tracking })
+            Command::Bt(args) => bt(args, out, via),
+            Command::Serve(args) => serve(args),
+            Command::Rpc { vmlinux } => rpc(&vmlinux),
+        }
     }
 }
 
@@ -337,6 +368,123 @@ fn ps(args: PsArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
         }
         (Format::Human, PsStyle::Kpeek) => {
             kpeek::render::ps::table(out, &selected, args.threads).map_err(stdout_error)?
+        }
+    }
+    finish(&list.warnings)
+}
+
+fn bt(args: BtArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    use kpeek::kernel::stack::{CpuTrace, TaskTrace, Unwinder};
+    let prog = args.target.open(via)?;
+    let info = kpeek::kernel::info::Info::gather(&prog);
+    let cpu_regs = info.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
+    let unwinder = Unwinder::new(&prog, cpu_regs)?;
+    let lines = if args.no_lines || args.style == BtStyle::Proc {
+        None
+    } else {
+        match prog.debug.lines() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("kpeek: warning: no source lines: {e}");
+                None
+            }
+        }
+    };
+    let want_cpus = args.cpus || (args.pids.is_empty() && !args.all);
+    if want_cpus && info.cpus.is_empty() {
+        return Err(Error::Usage(
+            "this target has no CPU registers: give PIDs or --all".into(),
+        ));
+    }
+    let mut cpus = Vec::new();
+    if want_cpus {
+        let mut order: Vec<&kpeek::kernel::info::CpuInfo> = info.cpus.iter().collect();
+        order.sort_by_key(|c| (!c.panicked, c.cpu));
+        for c in order {
+            let stack = unwinder.cpu_stack(c.cpu, &c.registers, None);
+            cpus.push(CpuTrace {
+                cpu: c.cpu,
+                panicked: c.panicked,
+                pid: c.current.as_ref().map(|t| t.0),
+                comm: c.current.as_ref().map(|t| t.1.clone()),
+                frames: unwinder.describe(&stack, lines.as_ref()),
+                end: stack.end,
+            });
+        }
+    }
+    let list = if args.all || !args.pids.is_empty() {
+        kpeek::kernel::for_each_task(&prog)?
+    } else {
+        kpeek::kernel::TaskList::default()
+    };
+    let mut tasks = Vec::new();
+    let mut proc = Vec::new();
+    for pid in &args.pids {
+        if !list.tasks.iter().any(|t| t.pid == *pid) {
+            return Err(Error::Usage(format!("no task with pid {pid}")));
+        }
+    }
+    for t in list
+        .tasks
+        .iter()
+        .filter(|t| args.all || args.pids.contains(&t.pid))
+    {
+        let stack = unwinder.task_stack(t);
+        if args.style == BtStyle::Proc {
+            proc.push(unwinder.proc_stack(&stack));
+        }
+        tasks.push(TaskTrace {
+            pid: t.pid,
+            tgid: t.tgid,
+            comm: t.comm.clone(),
+            task: t.task,
+            state: t.state,
+            cpu: t.cpu,
+            start: stack.start,
+            frames: unwinder.describe(&stack, lines.as_ref()),
+            end: stack.end,
+        });
+    }
+    for n in &unwinder.notices {
+        eprintln!("kpeek: warning: {n}");
+    }
+    match args.target.format {
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct BtReport<'a> {
+                schema_version: u32,
+                cpus: &'a [CpuTrace],
+                tasks: &'a [TaskTrace],
+                #[serde(skip_serializing_if = "<[Vec<String>]>::is_empty")]
+                proc: &'a [Vec<String>],
+                notices: &'a [String],
+                warnings: &'a [kpeek::kernel::Warning],
+            }
+            write_json(
+                out,
+                &BtReport {
+                    schema_version: 1,
+                    cpus: &cpus,
+                    tasks: &tasks,
+                    proc: &proc,
+                    notices: &unwinder.notices,
+                    warnings: &list.warnings,
+                },
+            )?;
+        }
+        Format::Human => {
+            use kpeek::render::bt;
+            for c in &cpus {
+                bt::cpu(out, c).map_err(stdout_error)?;
+            }
+            let header = tasks.len() > 1 || !cpus.is_empty();
+            for (i, t) in tasks.iter().enumerate() {
+                match proc.get(i) {
+                    Some(lines) => bt::proc_lines(out, t, lines, header),
+                    None => bt::task(out, t),
+                }
+                .map_err(stdout_error)?;
+            }
         }
     }
     finish(&list.warnings)

@@ -35,7 +35,9 @@ mod relocate;
 pub mod symbols;
 pub mod types;
 
+pub mod cfi;
 pub mod layout;
+pub mod lines;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -251,6 +253,14 @@ impl DebugInfo {
         self.symbol_table().at(addr)
     }
 
+    /// The kernel's own name for a code address, as `%pB` and
+    /// `/proc/PID/stack` print it: the kallsyms symbol at or before `addr`,
+    /// the offset into it, and `size` as kallsyms computes it (up to the
+    /// next symbol, padding included). `None` outside the kernel's text.
+    pub fn kallsyms_at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
+        self.symbol_table().kallsyms_at(addr)
+    }
+
     /// Whether `name` is a per-CPU variable in x86_64's zero-based per-CPU
     /// layout (every kernel before 6.15): `__per_cpu_start` is 0 and the
     /// symbol lies in `[__per_cpu_start, __per_cpu_end)`.
@@ -272,6 +282,18 @@ impl DebugInfo {
         let data = self.section_bytes(section).ok()?;
         let start = usize::try_from(addr - section.addr).ok()?;
         data.get(start..start.checked_add(len)?)
+    }
+
+    /// A section by name: its link address and bytes (decompressed when
+    /// the file compresses it). `None` when there is no such section or it
+    /// has no file contents.
+    pub fn section(&self, name: &str) -> Option<(LinkAddr, &[u8])> {
+        let section = self
+            .sections
+            .iter()
+            .find(|s| s.name == name && s.file_range.is_some())?;
+        let data = self.section_bytes(section).ok()?;
+        Some((LinkAddr(section.addr), data))
     }
 
     pub(crate) fn symbol_table(&self) -> &symbols::SymbolTable {

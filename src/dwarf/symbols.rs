@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use object::read::elf::ElfFile64;
-use object::{Object, ObjectSymbol, SymbolKind, SymbolSection};
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
 
 use crate::addr::LinkAddr;
 
@@ -33,6 +33,9 @@ pub(crate) struct SymbolTable {
     /// Indexes of function and object symbols, sorted by address.
     by_addr: Vec<usize>,
     percpu: Option<(u64, u64)>,
+    /// The symbols the kernel's own kallsyms table holds (see
+    /// [`SymbolTable::kallsyms_at`]), in kallsyms order.
+    kallsyms: Vec<usize>,
 }
 
 impl SymbolTable {
@@ -43,6 +46,8 @@ impl SymbolTable {
             return SymbolTable::default();
         };
         let mut table = SymbolTable::default();
+        // Candidates for the kallsyms view: (index, weak).
+        let mut kallsyms = Vec::new();
         for sym in elf.symbols() {
             let Ok(name) = sym.name() else { continue };
             if name.is_empty() {
@@ -67,6 +72,13 @@ impl SymbolTable {
             if code_or_data {
                 table.by_addr.push(idx);
             }
+            // What `nm` prints and `scripts/mksysmap` keeps: defined,
+            // non-absolute symbols that are not files or sections.
+            let listed = !matches!(sym.kind(), SymbolKind::File | SymbolKind::Section)
+                && matches!(sym.section(), SymbolSection::Section(_));
+            if listed && !kallsyms_ignores(name) {
+                kallsyms.push((idx, sym.is_weak()));
+            }
         }
         let entries = &table.entries;
         table
@@ -77,7 +89,86 @@ impl SymbolTable {
             (Some(0), Some(end)) => Some((0, end)),
             _ => None,
         };
+        // CONFIG_KALLSYMS_ALL keeps every symbol; without it only text.
+        // The kernel's own count (`kallsyms_num_syms`, in .rodata) says
+        // which: take the view whose size is closer to it.
+        let text_only = table.kallsyms_order(&kallsyms, false);
+        let all = table.kallsyms_order(&kallsyms, true);
+        let num_syms = table
+            .by_name
+            .get("kallsyms_num_syms")
+            .and_then(|&i| read_u32(&elf, table.entries[i].addr));
+        table.kallsyms = match num_syms {
+            Some(n) if n.abs_diff(all.len() as u64) < n.abs_diff(text_only.len() as u64) => all,
+            _ => text_only,
+        };
         table
+    }
+
+    /// The kallsyms view of the symbol table, as `scripts/kallsyms` builds
+    /// it without `--all-symbols`: symbols in `[_stext, _etext]` and
+    /// `[_sinittext, _einittext]` plus every `__start_*`/`__stop_*`, sorted
+    /// by address, then non-weak first, then symbols that look like
+    /// linker-script boundaries last, then fewer leading underscores, then
+    /// `nm -n` order (by name).
+    fn kallsyms_order(&self, candidates: &[(usize, bool)], all_symbols: bool) -> Vec<usize> {
+        let addr = |name: &str| self.by_name.get(name).map(|&i| self.entries[i].addr);
+        let ranges: Vec<(u64, u64, &str)> = [("_stext", "_etext"), ("_sinittext", "_einittext")]
+            .iter()
+            .filter_map(|&(s, e)| Some((addr(s)?, addr(e)?, e)))
+            .collect();
+        let mut kept: Vec<(usize, bool)> = candidates
+            .iter()
+            .copied()
+            .filter(|&(i, _)| {
+                let e = &self.entries[i];
+                let name = &*e.name;
+                if all_symbols || name.starts_with("__start_") || name.starts_with("__stop_") {
+                    return true;
+                }
+                let inside = ranges
+                    .iter()
+                    .any(|&(s, end, _)| s <= e.addr && e.addr <= end);
+                // scripts/kallsyms drops anything else sitting at _etext or
+                // _einittext: such symbols may move between its two passes.
+                let at_end = ranges.iter().any(|&(_, end, n)| e.addr == end && name != n);
+                inside && !at_end
+            })
+            .collect();
+        let entries = &self.entries;
+        kept.sort_by(|&(a, wa), &(b, wb)| {
+            let (ea, eb) = (&entries[a], &entries[b]);
+            ea.addr
+                .cmp(&eb.addr)
+                .then(wa.cmp(&wb))
+                .then(linker_provided(&ea.name).cmp(&linker_provided(&eb.name)))
+                .then(leading_underscores(&ea.name).cmp(&leading_underscores(&eb.name)))
+                .then(ea.name.cmp(&eb.name))
+        });
+        kept.into_iter().map(|(i, _)| i).collect()
+    }
+
+    /// What the kernel's `%pB` and `/proc/PID/stack` print for a code
+    /// address: the kallsyms symbol at or before `addr`, the offset into it,
+    /// and its size as kallsyms computes it (the distance to the next
+    /// symbol at a higher address, so alignment padding counts). `None`
+    /// outside the kernel's text.
+    pub(crate) fn kallsyms_at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
+        let addr = addr.get();
+        let list = &self.kallsyms;
+        let pos = list.partition_point(|&i| self.entries[i].addr <= addr);
+        let last = pos.checked_sub(1)?;
+        let start = self.entries[list[last]].addr;
+        // The first of the symbols at this address, in kallsyms order.
+        let first = list[..pos].partition_point(|&i| self.entries[i].addr < start);
+        let end = list[pos..]
+            .iter()
+            .map(|&i| self.entries[i].addr)
+            .find(|&a| a > start)
+            .unwrap_or(start);
+        let mut sym = self.symbol(list[first]);
+        sym.size = end - start;
+        Some((sym, addr - start))
     }
 
     fn symbol(&self, idx: usize) -> Symbol {
@@ -125,6 +216,55 @@ impl SymbolTable {
             None => false,
         }
     }
+}
+
+/// A `u32` at a link address of an allocated section of the image.
+fn read_u32(elf: &ElfFile64<'_, object::LittleEndian>, addr: u64) -> Option<u64> {
+    elf.sections().find_map(|s| {
+        let start = s.address();
+        if addr < start || addr + 4 > start + s.size() {
+            return None;
+        }
+        let data = s.data().ok()?;
+        let off = usize::try_from(addr - start).ok()?;
+        let b = data.get(off..off + 4)?;
+        Some(u64::from(u32::from_le_bytes(b.try_into().ok()?)))
+    })
+}
+
+/// Names `scripts/mksysmap` and `scripts/kallsyms` leave out of kallsyms.
+fn kallsyms_ignores(name: &str) -> bool {
+    const PREFIXES: [&str; 8] = [
+        "$",
+        ".L",
+        "__efistub_",
+        "__pi_",
+        "__kcfi_typeid_",
+        "__crc_",
+        "__kstrtab_",
+        "__kstrtabns_",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.contains("Thunk_")
+        || name == "L0"
+        || name.ends_with("_veneer")
+}
+
+/// `scripts/kallsyms`' guess that a symbol marks a linker-script boundary.
+fn linker_provided(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("__") else {
+        return false;
+    };
+    name.len() >= 8
+        && (rest.starts_with("start_")
+            || rest.starts_with("stop_")
+            || rest.starts_with("end_")
+            || name.ends_with("_start")
+            || name.ends_with("_end"))
+}
+
+fn leading_underscores(name: &str) -> usize {
+    name.bytes().take_while(|&b| b == b'_').count()
 }
 
 #[cfg(test)]

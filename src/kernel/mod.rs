@@ -2,7 +2,9 @@
 //! and what lives in it: tasks, lists, CPUs.
 
 pub mod info;
+pub mod orc;
 pub mod program;
+pub mod stack;
 pub mod switch;
 pub mod task;
 

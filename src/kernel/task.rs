@@ -107,6 +107,8 @@ struct Layout {
     real_cred: u64,
     cpu: Option<u64>,
     on_cpu: Option<u64>,
+    /// `nvcsw`, `nivcsw`.
+    switches: Option<(u64, u64)>,
     /// `signal->thread_head` + `task->thread_node` (3.14+), else `thread_group`.
     threads: Threads,
     signal_nr_threads: u64,
@@ -160,6 +162,9 @@ impl Layout {
             real_cred: off("task_struct", "real_cred")?,
             cpu,
             on_cpu: off("task_struct", "on_cpu").ok(),
+            switches: off("task_struct", "nvcsw")
+                .and_then(|v| Ok((v, off("task_struct", "nivcsw")?)))
+                .ok(),
             threads,
             signal_nr_threads: off("signal_struct", "nr_threads")?,
             cred_uid: off("cred", "uid")?,
@@ -184,7 +189,8 @@ impl Layout {
         ];
         let mut lo = *fields.iter().min().unwrap_or(&0);
         let mut hi = fields.iter().max().unwrap_or(&0) + 16;
-        for o in [l.cpu, l.on_cpu].into_iter().flatten() {
+        let switches = l.switches.map_or([None, None], |(v, i)| [Some(v), Some(i)]);
+        for o in [l.cpu, l.on_cpu].into_iter().chain(switches).flatten() {
             lo = lo.min(o);
             hi = hi.max(o + 8);
         }
@@ -225,6 +231,10 @@ pub struct Task {
     pub current: bool,
     /// A per-CPU idle task (`swapper/N`).
     pub idle: bool,
+    /// Context switches, voluntary and not (`nvcsw`, `nivcsw`; what
+    /// `/proc/PID/status` calls `voluntary_ctxt_switches` and
+    /// `nonvoluntary_ctxt_switches`).
+    pub switches: Option<(u64, u64)>,
     /// Threads in its thread group (`signal->nr_threads`).
     pub nr_threads: Option<u32>,
     /// Real user id.
@@ -632,6 +642,7 @@ fn parse_task(l: &Layout, addr: VirtAddr, b: &[u8]) -> Task {
         stack: VirtAddr(f(l.stack, 8)),
         cpu: l.cpu.map(|o| f(o, 4) as u32),
         on_cpu: l.on_cpu.is_some_and(|o| f(o, 4) != 0),
+        switches: l.switches.map(|(v, i)| (f(v, 8), f(i, 8))),
         current: false,
         idle: false,
         nr_threads,

@@ -167,7 +167,7 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 }
 
 fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks(2)

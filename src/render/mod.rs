@@ -3,6 +3,7 @@
 //! Renderers write to a `&mut impl std::io::Write` they are handed; they
 //! never print on their own.
 
+pub mod bt;
 pub mod info;
 pub mod pahole;
 pub mod ps;
