@@ -103,29 +103,46 @@ class _Kpeek:
             else:
                 return message
 
-    @staticmethod
-    def _pcs():
-        """Every CPU's (thread's) program counter: they narrow the KASLR search."""
-        pcs = []
+    # Registers sent for commands that unwind running tasks.
+    REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+                 "r11", "r12", "r13", "r14", "r15", "rip", "eflags", "cs", "ss")
+
+    @classmethod
+    def _threads(cls, with_registers):
+        """Every thread's program counter (they narrow the KASLR search) and,
+        with_registers, the registers of the first threads: the CPUs, on
+        QEMU's gdbstub and on kpeek serve alike."""
+        pcs, cpus = [], []
         inferior = gdb.selected_inferior()
         current = gdb.selected_thread()
         if current is None:
             raise gdb.GdbError("kpeek: GDB is not attached to a target (target remote HOST:PORT)")
         try:
-            for thread in inferior.threads():
+            # GDB lists threads newest first; CPU order is by thread number.
+            for thread in sorted(inferior.threads(), key=lambda t: t.num):
                 thread.switch()
                 try:
                     pcs.append("0x%x" % (int(gdb.parse_and_eval("$pc")) & 0xFFFFFFFFFFFFFFFF))
                 except gdb.error:
                     pass
+                if with_registers and len(cpus) < 256:
+                    frame = gdb.newest_frame()
+                    regs = {}
+                    for name in cls.REGISTERS:
+                        try:
+                            regs[name] = "0x%x" % (int(frame.read_register(name)) & 0xFFFFFFFFFFFFFFFF)
+                        except (gdb.error, ValueError):
+                            pass
+                    cpus.append(regs)
         finally:
             current.switch()
-        return pcs
+        return pcs, cpus
 
     def run(self, argv):
         """Run one kpeek command line; return its output."""
         self._start()
-        request = {"id": self.next_id, "argv": argv, "pcs": self._pcs()}
+        pcs, cpus = self._threads(bool(argv) and argv[0] in ("bt", "info"))
+        request = {"id": self.next_id, "argv": argv, "pcs": pcs, "cpus": cpus}
         self.next_id += 1
         response = self._exchange(request)
         self.last = response
@@ -199,6 +216,26 @@ _Alias(
     ["pahole"],
     """Show a struct's layout exactly like pahole -C: lx-pahole STRUCT [--hex] [-E].""",
 )
+class _BtCommand(gdb.Command):
+    """Kernel backtraces through kpeek: the kernel's ORC unwinder, on any target.
+
+Usage: lx-bt            what every CPU is doing (the registers GDB has for its threads)
+       lx-bt PID...     the kernel stacks of these tasks
+       lx-bt --all      every task
+Options: --style proc (exactly /proc/PID/stack), --no-lines, --format json."""
+
+    def __init__(self):
+        super().__init__("lx-bt", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        argv = gdb.string_to_argv(arg)
+        targets = [a for a in argv if not a.startswith("-")]
+        if not targets and "--all" not in argv and "-a" not in argv:
+            argv = ["--cpus"] + argv
+        gdb.write(KPEEK.run(["bt"] + argv))
+
+
+_BtCommand()
 _Alias(
     "lx-info",
     ["info"],

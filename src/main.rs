@@ -82,12 +82,12 @@ impl Target {
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
             allow_mismatch: self.allow_mismatch,
         };
-        if let Via::Gdb(gdb, pcs) = via {
+        if let Via::Gdb(gdb, pcs, cpus) = via {
             let Some(vmlinux) = &self.vmlinux else {
                 return Err(Error::Usage("kpeek rpc needs --vmlinux".into()));
             };
             let debug = kpeek::dwarf::DebugInfo::open(vmlinux)?;
-            return kpeek::kernel::Program::from_virtual(debug, gdb.clone(), pcs, &options);
+            return kpeek::kernel::Program::from_virtual(debug, gdb.clone(), pcs, cpus, &options);
         }
         if let Some(address) = &self.qemu {
             let Some(vmlinux) = &self.vmlinux else {
@@ -258,6 +258,7 @@ enum Via<'a> {
     Gdb(
         &'a std::sync::Arc<dyn kpeek::memory::MemorySource>,
         &'a [u64],
+        &'a [kpeek::dump::Registers],
     ),
 }
 
@@ -563,15 +564,16 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
         }
         let mut argv = vec!["kpeek".to_owned()];
         argv.extend(request.argv.iter().cloned());
-        let takes_vmlinux = matches!(
-            argv.get(1).map(String::as_str),
-            Some("ps" | "threads" | "info" | "read" | "pahole")
-        );
+        // Every command that reads a kernel takes the vmlinux GDB has.
+        let takes_vmlinux = argv.get(1).is_some_and(|c| {
+            !c.starts_with('-') && !matches!(c.as_str(), "help" | "rpc" | "serve")
+        });
         if takes_vmlinux && !argv.iter().any(|a| a == "--vmlinux") {
             argv.push("--vmlinux".into());
             argv.push(vmlinux.display().to_string());
         }
         let pcs = request.pcs();
+        let cpus = request.cpu_registers();
         let mut out = Vec::new();
         let result = match Cli::try_parse_from(&argv) {
             Err(e) => {
@@ -584,7 +586,7 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             }) => Err(Error::Usage(
                 "rpc and serve cannot run inside kpeek rpc".into(),
             )),
-            Ok(cli) => cli.command.run(&mut out, Via::Gdb(&memory, &pcs)),
+            Ok(cli) => cli.command.run(&mut out, Via::Gdb(&memory, &pcs, &cpus)),
         };
         let (reads, bytes) = gdb.take_counts();
         let (status, error) = match &result {

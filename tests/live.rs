@@ -244,6 +244,62 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
     }
 }
 
+/// `lx-bt --style proc` through GDB against the guest's /proc/PID/stack,
+/// for the tasks that did not run since it listed them (their context
+/// switch counts, read live by `kpeek ps`, equal the listing's).
+fn check_stacks(fixture: &Fixture, ps: &serde_json::Value, bt: &str, truth: &Truth) {
+    let bt: serde_json::Value = serde_json::from_str(bt).expect("lx-bt json through gdb");
+    let switches: std::collections::HashMap<i64, serde_json::Value> = ps["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| (t["pid"].as_i64().unwrap_or(-1), t["switches"].clone()))
+        .collect();
+    let mut compared = 0;
+    let tasks = bt["tasks"].as_array().expect("tasks");
+    let proc = bt["proc"].as_array().expect("proc");
+    for (task, lines) in tasks.iter().zip(proc) {
+        let pid = task["pid"].as_i64().unwrap_or(-1);
+        let Some(want) = truth.tasks.iter().find(|t| t.tid == pid) else {
+            continue;
+        };
+        let field = |name: &str| {
+            want.status.lines().find_map(|l| {
+                l.strip_prefix(name)?
+                    .trim_start_matches(':')
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        let listed = serde_json::json!([
+            field("voluntary_ctxt_switches"),
+            field("nonvoluntary_ctxt_switches")
+        ]);
+        if switches.get(&pid) != Some(&listed) || task["start"]["from"] != "switched" {
+            continue;
+        }
+        compared += 1;
+        let got: Vec<&str> = lines
+            .as_array()
+            .expect("lines")
+            .iter()
+            .filter_map(|l| l.as_str())
+            .collect();
+        let want: Vec<&str> = want.stack.as_deref().unwrap_or("").lines().collect();
+        assert_eq!(got, want, "{}: pid {pid} through lx-bt", fixture.name);
+    }
+    assert!(
+        compared >= 250,
+        "{}: only {compared} stacks compared",
+        fixture.name
+    );
+    eprintln!(
+        "{}: lx-bt: {compared} stacks identical to /proc/PID/stack",
+        fixture.name
+    );
+}
+
 /// Real GDB, attached to QEMU's gdbstub.
 fn gdb(fixture: &Fixture, port: u16, commands: &[&str]) -> String {
     let mut cmd = Command::new("gdb");
@@ -304,6 +360,10 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
                 "lx-ps",
                 "echo @@STATS\\n",
                 "kpeek stats",
+                "echo @@BT\\n",
+                "lx-bt --all --style proc --format json",
+                "echo @@CPUS\\n",
+                "lx-bt",
                 "echo @@END\\n",
             ],
         );
@@ -311,6 +371,13 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
             .expect("kpeek ps json through gdb");
         let truth = guest.truth();
         check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
+        check_stacks(&fixture, &json, &between(&out, "@@BT\n", "@@CPUS"), &truth);
+        let cpus = between(&out, "@@CPUS\n", "@@END");
+        assert!(
+            cpus.starts_with("CPU 0") && cpus.contains("\nCPU 1"),
+            "{}: lx-bt printed {cpus:?}",
+            fixture.name
+        );
         let lx = between(&out, "@@LXPS\n", "@@STATS");
         assert_eq!(
             lx.lines().next(),
@@ -325,7 +392,7 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
             fixture.name
         );
         // Few, large reads: lx-ps costs about one read per task.
-        let stats = between(&out, "@@STATS\n", "@@END");
+        let stats = between(&out, "@@STATS\n", "@@BT");
         let reads: usize = stats
             .split_whitespace()
             .nth(1)

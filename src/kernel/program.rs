@@ -111,20 +111,31 @@ impl Program {
         debug: DebugInfo,
         memory: Arc<dyn MemorySource>,
         pcs: &[u64],
+        cpus: &[crate::dump::Registers],
         options: &OpenOptions,
     ) -> Result<Program> {
         let facts = image_facts(&debug)?;
         let located =
             crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
         let space = KernelSpace::over_virtual(memory.clone(), located.layout);
-        Ok(Program::located(
-            debug,
-            memory,
-            Notes::default(),
-            space,
-            located,
-            &facts,
-        ))
+        // The CPUs' registers as QEMU numbers its PRSTATUS notes: pid = CPU + 1.
+        let notes = Notes {
+            prstatus: cpus
+                .iter()
+                .enumerate()
+                .map(|(i, regs)| crate::dump::PrStatus {
+                    pid: i as i32 + 1,
+                    regs: *regs,
+                })
+                .collect(),
+            ..Notes::default()
+        };
+        let mut prog = Program::located(debug, memory, notes, space, located, &facts);
+        // GDB sends registers for its first threads; only the first
+        // nr_cpu_ids are CPUs.
+        let nr = prog.cpus().map_or(0, |c| c.len());
+        prog.notes.prstatus.truncate(nr);
+        Ok(prog)
     }
 
     /// The program once the kernel is found.

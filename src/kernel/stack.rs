@@ -560,6 +560,16 @@ impl<'p> Unwinder<'p> {
             }
         }
         let start = StackStart::Switched;
+        if task.stack.0 == 0 {
+            // An exited task whose stack is gone (`try_get_task_stack()` fails).
+            return Stack {
+                start,
+                frames: Vec::new(),
+                end: StackEnd::NoStack {
+                    what: "the task has exited and its stack is freed".to_owned(),
+                },
+            };
+        }
         let frame = match &self.switch {
             Ok(f) => f,
             Err(e) => {

@@ -42,6 +42,12 @@ pub struct Request {
     /// The CPUs' program counters as `"0x…"` strings.
     #[serde(default)]
     pub pcs: Vec<String>,
+    /// Each CPU's registers (GDB's first threads, in order: QEMU's vCPUs,
+    /// or `kpeek serve`'s CPU threads), by GDB's register names (`rip`,
+    /// `rsp`, `rbp`, `cs`, ...) as `"0x…"` strings. Used to unwind the
+    /// tasks that are running.
+    #[serde(default)]
+    pub cpus: Vec<std::collections::BTreeMap<String, String>>,
 }
 
 impl Request {
@@ -50,6 +56,45 @@ impl Request {
         self.pcs
             .iter()
             .filter_map(|p| u64::from_str_radix(p.trim_start_matches("0x"), 16).ok())
+            .collect()
+    }
+
+    /// The CPUs' registers, as far as GDB gave them (missing ones are 0).
+    pub fn cpu_registers(&self) -> Vec<crate::dump::Registers> {
+        self.cpus
+            .iter()
+            .map(|regs| {
+                let get = |name: &str| {
+                    regs.get(name)
+                        .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+                        .unwrap_or(0)
+                };
+                crate::dump::Registers {
+                    r15: get("r15"),
+                    r14: get("r14"),
+                    r13: get("r13"),
+                    r12: get("r12"),
+                    rbp: get("rbp"),
+                    rbx: get("rbx"),
+                    r11: get("r11"),
+                    r10: get("r10"),
+                    r9: get("r9"),
+                    r8: get("r8"),
+                    rax: get("rax"),
+                    rcx: get("rcx"),
+                    rdx: get("rdx"),
+                    rsi: get("rsi"),
+                    rdi: get("rdi"),
+                    rip: get("rip"),
+                    cs: get("cs"),
+                    eflags: get("eflags"),
+                    rsp: get("rsp"),
+                    ss: get("ss"),
+                    fs_base: get("fs_base"),
+                    gs_base: get("gs_base"),
+                    ..Default::default()
+                }
+            })
             .collect()
     }
 }
