@@ -50,6 +50,62 @@ def row(what, ours, theirs, name):
     return f"| {what} | {kw:.3f} s / {kr:.0f} MiB | {tw:.3f} s / {tr:.0f} MiB ({name}) | {tw / kw:.1f}× |"
 
 
+def bt_rows(big):
+    """A kernel stack trace of every task: `kpeek bt --all` (JSON, with source
+    lines and inlined frames) against drgn's `stack_trace()` of every task
+    and, where it can read the dump, crash's `foreach bt`."""
+    rows = ["", "## Backtraces of every task: `kpeek bt --all --format json` vs drgn (and crash)", "",
+            "drgn: `prog.stack_trace(task)` for every task (`benches/drgn_bt.py`); crash: `foreach bt` "
+            "(`crash -s`, commands from a file). kpeek's figure includes source lines and inlined frames.", "",
+            "| dump | kpeek | anchor | kpeek faster by |", "|---|---|---|---|"]
+    notes = []
+    inputs = [(f, os.path.join(FIX, f, "kernel", "vmlinux"), os.path.join(FIX, f, "boot-kdump", "vmcore.kdump"),
+               f"{f} kdump/vmcore.kdump (~355 tasks)") for f in ("linux-6.1", "linux-6.12")]
+    if os.path.exists(big):
+        inputs.append(("linux-6.12", os.path.join(FIX, "linux-6.12", "kernel", "vmlinux"), big,
+                       "linux-6.12, 10,037 threads (`benches/bigdump.sh`)"))
+    for _, vmlinux, core, what in inputs:
+        ours = measure([KPEEK, "bt", "--all", "--format", "json", "--vmlinux", vmlinux, "--core", core])
+        theirs = measure([PY, os.path.join(ROOT, "benches", "drgn_bt.py"), vmlinux, core])
+        rows.append(row(what, ours, theirs, "drgn"))
+        tasks = len(json.loads(subprocess.run([KPEEK, "ps", "--threads", "--format", "json", "--vmlinux", vmlinux,
+                                               "--core", core], capture_output=True).stdout)["tasks"])
+        crash, said = crash_foreach_bt(vmlinux, core, tasks)
+        if crash:
+            rows.append(row(what, ours, crash, "crash"))
+        elif said:
+            notes.append(f"- crash on {what}: {said}")
+    if notes:
+        rows += ["", f"crash ({version(['crash', '--version']) if crash_path() else 'not installed'}) "
+                 "is not in the table where it could not do the job:"] + notes
+    return rows
+
+
+def crash_path():
+    import shutil
+    return shutil.which("crash")
+
+
+def crash_foreach_bt(vmlinux, core, tasks):
+    """crash's `foreach bt`, if crash is installed and lists (nearly) every
+    task; otherwise (None, what it did)."""
+    import tempfile
+    if not crash_path():
+        return None, None
+    with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as f:
+        f.write("foreach bt\nquit\n")
+        script = f.name
+    cmd = ["crash", "-s", "-i", script, vmlinux, core]
+    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    listed = r.stdout.count("PID:")
+    if r.returncode != 0:
+        return None, f"exits with status {r.returncode} while loading (no output)"
+    if listed < 0.9 * tasks:
+        warn = next((l for l in r.stdout.splitlines() if l.startswith("WARNING")), "")
+        return None, f"lists {listed} of {tasks} tasks" + (f" (`{warn.strip()}`)" if warn else "")
+    return measure(cmd), None
+
+
 def serve_rows():
     """kpeek serve in real GDB: from starting the server to the answer of
     `info threads`, and `thread apply all bt`; drgn's stack trace of every
@@ -214,6 +270,7 @@ def main():
         lines.append("")
         lines.append("(Run `benches/bigdump.sh` first for the 10,000-thread row.)")
 
+    lines += bt_rows(big)
     lines += serve_rows()
     lines += live_rows()
 

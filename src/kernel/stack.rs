@@ -64,7 +64,9 @@ mod pt {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FrameKind {
-    /// The first frame: the task's saved switch frame or the CPU's registers.
+    /// The first frame of a CPU's stack (the pc it was stopped at), or of
+    /// a task that never ran (`ret_from_fork`). A switched-out task's first
+    /// pc is a return address: a `Call` frame.
     Start,
     /// A return address below the CFA.
     Call,
@@ -659,10 +661,16 @@ impl<'p> Unwinder<'p> {
                 }
             }
         }
+        // A switched-out task's first pc is the return address its call to
+        // __switch_to_asm pushed (unless it never ran: ret_from_fork).
+        let first = match start {
+            StackStart::Switched if !state.signal => FrameKind::Call,
+            _ => FrameKind::Start,
+        };
         let mut frames = vec![Frame {
             pc: VirtAddr(state.ip),
             sp: VirtAddr(state.sp),
-            kind: FrameKind::Start,
+            kind: first,
             regs: None,
         }];
         let end = loop {
