@@ -705,3 +705,86 @@ fn cli_all_json_in_pahole_order() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// The persistent index: a first run that indexes everything writes
+/// `<build-id>.idx`; later runs load it and print the same layouts; a
+/// damaged or foreign file is detected, ignored and rewritten.
+#[test]
+fn index_cache_is_written_reused_and_rebuilt_when_damaged() {
+    let Some(path) = vmlinux("6.12") else { return };
+    let dir = std::env::temp_dir().join(format!("kpeek-index-cache-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let names = STRUCTS.join(",");
+    let run = |args: &[&str]| {
+        kpeek_bin()
+            .env("KPEEK_CACHE_DIR", &dir)
+            .args(["pahole", "--vmlinux"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .expect("kpeek runs")
+    };
+    // A name that does not exist makes kpeek index every unit (and suggest).
+    let missing = run(&["no_such_struct_anywhere"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the cache directory was created")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = &files[0];
+    let build_id: String = kpeek::dwarf::DebugInfo::open(&path)
+        .expect("vmlinux")
+        .build_id()
+        .expect("build id")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        file.file_name().and_then(|f| f.to_str()),
+        Some(format!("{build_id}.idx").as_str())
+    );
+    let good = std::fs::read(file).expect("cache file");
+
+    // From the cache: the same layouts as pahole itself prints.
+    let cached = run(&["-C", &names]);
+    assert!(cached.status.success());
+    let mut want = String::new();
+    for name in STRUCTS {
+        want.push_str(&pahole(&path, &[], name).expect("pahole oracle"));
+    }
+    assert_eq!(String::from_utf8_lossy(&cached.stdout), want);
+
+    // Damaged three ways: each is ignored, the output stays right, and the
+    // file is rebuilt into one that loads again.
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x5a;
+    let mut foreign = good.clone();
+    foreign[30] ^= 0xff; // inside the stored build ID
+    for damaged in [good[..good.len() / 3].to_vec(), flipped, foreign] {
+        std::fs::write(file, &damaged).expect("damage the cache");
+        let out = run(&["-C", &names]);
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        let rebuilt = std::fs::read(file).expect("rebuilt cache");
+        assert_ne!(rebuilt, damaged, "the damaged cache was not rewritten");
+        assert_eq!(
+            rebuilt.len(),
+            good.len(),
+            "the rebuilt cache differs in size"
+        );
+    }
+    // KPEEK_CACHE=off writes nothing.
+    std::fs::remove_dir_all(&dir).ok();
+    let off = kpeek_bin()
+        .env("KPEEK_CACHE_DIR", &dir)
+        .env("KPEEK_CACHE", "off")
+        .args(["pahole", "--vmlinux"])
+        .arg(&path)
+        .arg("no_such_struct_anywhere")
+        .output()
+        .expect("kpeek runs");
+    assert_eq!(off.status.code(), Some(1));
+    assert!(!dir.exists(), "KPEEK_CACHE=off wrote a cache");
+}

@@ -30,6 +30,7 @@
 //! zeros, get their `.rela.debug_*` applied (the private `relocate` module;
 //! the Linux 6.12 `vmlinux.o` then reads exactly like its vmlinux).
 
+pub mod cache;
 pub(crate) mod enumerate;
 mod relocate;
 pub mod symbols;
@@ -81,6 +82,8 @@ pub struct DebugInfo {
     pub(crate) index: Mutex<types::NameIndex>,
     pub(crate) enumerators: Mutex<types::EnumeratorIndex>,
     pub(crate) type_cache: Mutex<HashMap<u64, Arc<types::Type>>>,
+    /// Where the type-name index is kept between runs (see [`cache`]).
+    cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for DebugInfo {
@@ -227,7 +230,31 @@ impl DebugInfo {
             index: Mutex::new(types::NameIndex::default()),
             enumerators: Mutex::new(types::EnumeratorIndex::default()),
             type_cache: Mutex::new(HashMap::new()),
+            cache_dir: cache::default_dir(),
         })
+    }
+
+    /// Keep the type-name index in `dir` between runs (`None`: don't);
+    /// see [`cache`]. [`cache::default_dir`] is what the environment asks
+    /// for.
+    pub fn set_cache_dir(&mut self, dir: Option<PathBuf>) {
+        self.cache_dir = dir;
+    }
+
+    /// The cache directory and key, when caching is on and the image has a
+    /// build ID.
+    pub(crate) fn cache_key(&self) -> Option<(PathBuf, cache::CacheKey)> {
+        let dir = self.cache_dir.clone()?;
+        let size = |idx: Option<usize>| {
+            idx.and_then(|i| self.sections.get(i))
+                .map(|s| s.uncompressed_size)
+        };
+        let key = cache::CacheKey {
+            build_id: self.build_id()?.to_vec(),
+            info_size: size(self.debug.info)?,
+            abbrev_size: size(self.debug.abbrev)?,
+        };
+        Some((dir, key))
     }
 
     /// The file this debug info was read from.

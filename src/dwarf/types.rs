@@ -397,13 +397,15 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// First definition of each (kind, name): key is the kind byte followed by
 /// the name.
-type FirstMap = FxMap<Box<[u8]>, u64>;
+pub(crate) type FirstMap = FxMap<Box<[u8]>, u64>;
 
 /// The lazily built index of named types.
 #[derive(Default)]
 pub(crate) struct NameIndex {
     next_unit: usize,
     complete: bool,
+    /// The persistent cache was looked at (it is, once, before scanning).
+    cache_tried: bool,
     first: FirstMap,
 }
 
@@ -505,6 +507,24 @@ impl DebugInfo {
         if index.complete || done(&index.first) {
             return Ok(());
         }
+        let cache = self.cache_key();
+        // A damaged or foreign cache file is rebuilt now, whole.
+        let mut rebuild = false;
+        if !index.cache_tried {
+            index.cache_tried = true;
+            if let Some((dir, key)) = &cache {
+                match super::cache::load(dir, key) {
+                    super::cache::Cached::Loaded(map) => {
+                        index.first = map;
+                        index.complete = true;
+                        return Ok(());
+                    }
+                    super::cache::Cached::Invalid => rebuild = true,
+                    super::cache::Cached::Missing => {}
+                }
+            }
+        }
+        let done = |m: &FirstMap| !rebuild && done(m);
         let units = self.units()?;
         let dw = self.dw()?;
         let mut scanned = 0u64;
@@ -533,6 +553,10 @@ impl DebugInfo {
         }
         if index.next_unit >= units.len() {
             index.complete = true;
+            if let Some((dir, key)) = &cache {
+                // A cache that cannot be written only costs time next run.
+                let _ = super::cache::store(dir, key, &index.first);
+            }
         }
         Ok(())
     }
