@@ -441,6 +441,7 @@ fn bt(args: BtArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
             task: t.task,
             state: t.state,
             cpu: t.cpu,
+            switches: t.switches,
             start: stack.start,
             frames: unwinder.describe(&stack, lines.as_ref()),
             end: stack.end,

@@ -340,3 +340,56 @@ fn bt_of_a_pid_and_bad_pids() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Fedora-style debuginfo has no ORC sections (here: renamed away, as
+/// objcopy will not drop sections that symbols point into): the unwinder then reads the
+/// tables the kernel keeps in its own memory (`__start_orc_unwind_ip` ...),
+/// and the stacks are the same.
+#[test]
+fn orc_tables_from_the_dump_when_the_vmlinux_has_none() {
+    let fixture = Fixture::load("linux-6.1");
+    let boot = fixture.boot("kdump");
+    let truth = boot.truth();
+    let (dump, _) = boot.dumps().into_iter().next().expect("a dump");
+    let stripped = std::env::temp_dir().join(format!("kpeek-no-orc-{}", std::process::id()));
+    let status = Command::new("objcopy")
+        .args([
+            "--rename-section",
+            ".orc_unwind=.kpeek_gone",
+            "--rename-section",
+            ".orc_unwind_ip=.kpeek_gone_ip",
+        ])
+        .arg(fixture.vmlinux())
+        .arg(&stripped)
+        .status()
+        .expect("objcopy (binutils)");
+    assert!(status.success());
+    let debug = kpeek::dwarf::DebugInfo::open(&stripped).expect("stripped vmlinux");
+    assert!(
+        debug.section(".orc_unwind").is_none(),
+        "objcopy left .orc_unwind"
+    );
+    let prog = Program::from_parts(
+        debug,
+        std::sync::Arc::new(kpeek::dump::Dump::open(&dump).expect("dump")),
+        &OpenOptions::default(),
+    )
+    .expect("program");
+    let unwinder = Unwinder::new(&prog, Default::default()).expect("unwinder from memory");
+    let list = for_each_task(&prog).expect("tasks");
+    let mut same = 0;
+    for task in list.tasks.iter().filter(|t| t.pid > 0 && !t.current) {
+        let Some(want) = truth.tasks.iter().find(|t| t.tid == i64::from(task.pid)) else {
+            continue;
+        };
+        if task.switches != switches(want) {
+            continue;
+        }
+        let got = unwinder.proc_stack(&unwinder.task_stack(task));
+        let want: Vec<&str> = want.stack.as_deref().unwrap_or("").lines().collect();
+        assert_eq!(got, want, "pid {} {}", task.pid, task.comm);
+        same += 1;
+    }
+    std::fs::remove_file(&stripped).ok();
+    assert!(same >= 300, "{same} stacks compared");
+}

@@ -223,6 +223,27 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             "{}: the guest was left stopped",
             fixture.name
         );
+        // Kernel stacks of the live guest, with the CPUs' registers from the gdbstub.
+        let out = kpeek(
+            &[
+                "bt", "--all", "--cpus", "--style", "proc", "--format", "json", "--qemu", &qemu,
+            ],
+            &fixture.vmlinux(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bt = String::from_utf8_lossy(&out.stdout);
+        check_stacks(&fixture, &bt, &guest.truth());
+        let bt: serde_json::Value = serde_json::from_str(&bt).expect("bt json");
+        assert_eq!(
+            bt["cpus"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            fixture.name
+        );
 
         // A vmlinux from the other kernel is refused, and the guest still runs.
         let other = Fixture::all()
@@ -244,17 +265,11 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
     }
 }
 
-/// `lx-bt --style proc` through GDB against the guest's /proc/PID/stack,
-/// for the tasks that did not run since it listed them (their context
-/// switch counts, read live by `kpeek ps`, equal the listing's).
-fn check_stacks(fixture: &Fixture, ps: &serde_json::Value, bt: &str, truth: &Truth) {
-    let bt: serde_json::Value = serde_json::from_str(bt).expect("lx-bt json through gdb");
-    let switches: std::collections::HashMap<i64, serde_json::Value> = ps["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| (t["pid"].as_i64().unwrap_or(-1), t["switches"].clone()))
-        .collect();
+/// `kpeek bt --style proc` (or `lx-bt` through GDB) against the guest's
+/// /proc/PID/stack, for the tasks that did not run since it listed them
+/// (their context switch counts in the same trace equal the listing's).
+fn check_stacks(fixture: &Fixture, bt: &str, truth: &Truth) {
+    let bt: serde_json::Value = serde_json::from_str(bt).expect("bt json");
     let mut compared = 0;
     let tasks = bt["tasks"].as_array().expect("tasks");
     let proc = bt["proc"].as_array().expect("proc");
@@ -276,7 +291,7 @@ fn check_stacks(fixture: &Fixture, ps: &serde_json::Value, bt: &str, truth: &Tru
             field("voluntary_ctxt_switches"),
             field("nonvoluntary_ctxt_switches")
         ]);
-        if switches.get(&pid) != Some(&listed) || task["start"]["from"] != "switched" {
+        if task["switches"] != listed || task["start"]["from"] != "switched" {
             continue;
         }
         compared += 1;
@@ -295,7 +310,7 @@ fn check_stacks(fixture: &Fixture, ps: &serde_json::Value, bt: &str, truth: &Tru
         fixture.name
     );
     eprintln!(
-        "{}: lx-bt: {compared} stacks identical to /proc/PID/stack",
+        "{}: bt: {compared} stacks identical to /proc/PID/stack",
         fixture.name
     );
 }
@@ -371,7 +386,7 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
             .expect("kpeek ps json through gdb");
         let truth = guest.truth();
         check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
-        check_stacks(&fixture, &json, &between(&out, "@@BT\n", "@@CPUS"), &truth);
+        check_stacks(&fixture, &between(&out, "@@BT\n", "@@CPUS"), &truth);
         let cpus = between(&out, "@@CPUS\n", "@@END");
         assert!(
             cpus.starts_with("CPU 0") && cpus.contains("\nCPU 1"),

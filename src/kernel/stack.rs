@@ -1000,6 +1000,9 @@ pub struct TaskTrace {
     pub state: char,
     /// `task_cpu()`.
     pub cpu: Option<u32>,
+    /// Context switches `[voluntary, involuntary]`: two traces with the
+    /// same counts saw the task asleep at the same place.
+    pub switches: Option<(u64, u64)>,
     /// Where the first frame came from.
     pub start: StackStart,
     /// The frames, innermost first.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::MemorySource;
 use crate::addr::PhysAddr;
-use crate::dump::{Notes, QemuCpuState};
+use crate::dump::{Notes, PrStatus, QemuCpuState, Registers};
 use crate::{Error, Result};
 
 /// QEMU refuses `m` packets for more than this many bytes.
@@ -32,6 +32,8 @@ pub struct QemuGdb {
     pub address: String,
     /// The registers of each vCPU, as QEMU reported them when kpeek connected.
     pub cpus: Vec<QemuCpuState>,
+    /// Each vCPU's general registers, for unwinding what it runs.
+    pub registers: Vec<Registers>,
     /// Packets sent so far (for benchmarks: requests, not bytes, cost time).
     pub packets: std::sync::atomic::AtomicU64,
 }
@@ -309,6 +311,7 @@ impl QemuGdb {
             reply = conn.send(address, b"qsThreadInfo")?;
         }
         let mut cpus = Vec::new();
+        let mut registers = Vec::new();
         for tid in &threads {
             conn.send(address, format!("Hg{tid}").as_bytes())?;
             let g = conn.send(address, b"g")?;
@@ -330,6 +333,32 @@ impl QemuGdb {
                 idt_base: 0,
                 gs_base: get("gs_base").unwrap_or(0),
             });
+            let r = |name: &str| get(name).unwrap_or(0);
+            registers.push(Registers {
+                r15: r("r15"),
+                r14: r("r14"),
+                r13: r("r13"),
+                r12: r("r12"),
+                rbp: r("rbp"),
+                rbx: r("rbx"),
+                r11: r("r11"),
+                r10: r("r10"),
+                r9: r("r9"),
+                r8: r("r8"),
+                rax: r("rax"),
+                rcx: r("rcx"),
+                rdx: r("rdx"),
+                rsi: r("rsi"),
+                rdi: r("rdi"),
+                rip: r("rip"),
+                cs: r("cs"),
+                eflags: r("eflags"),
+                rsp: r("rsp"),
+                ss: r("ss"),
+                fs_base: r("fs_base"),
+                gs_base: r("gs_base"),
+                ..Registers::default()
+            });
         }
         let phys = conn.send(address, b"Qqemu.PhyMemMode:1")?;
         if phys != b"OK" {
@@ -343,6 +372,7 @@ impl QemuGdb {
             multiprocess,
             address: address.to_owned(),
             cpus,
+            registers,
             packets: Default::default(),
         })
     }
@@ -351,7 +381,16 @@ impl QemuGdb {
     pub fn notes(&self) -> Notes {
         Notes {
             vmcoreinfo: None,
-            prstatus: Vec::new(),
+            // Numbered like QEMU's dump notes: pr_pid = CPU + 1.
+            prstatus: self
+                .registers
+                .iter()
+                .enumerate()
+                .map(|(i, regs)| PrStatus {
+                    pid: i as i32 + 1,
+                    regs: *regs,
+                })
+                .collect(),
             qemu_cpus: self.cpus.clone(),
         }
     }
