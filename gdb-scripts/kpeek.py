@@ -138,6 +138,17 @@ class _Kpeek:
             current.switch()
         return pcs, cpus
 
+    def prepare(self):
+        """Start kpeek rpc now and let it load the vmlinux's types, so the
+        first command is quick. Quietly does nothing if it cannot (no
+        vmlinux yet, no kpeek binary): the commands then say why."""
+        try:
+            self._start()
+            self._exchange({"id": self.next_id, "prepare": True})
+            self.next_id += 1
+        except gdb.GdbError:
+            pass
+
     def run(self, argv):
         """Run one kpeek command line; return its output."""
         self._start()
@@ -241,3 +252,6 @@ _Alias(
     ["info"],
     """Summarise the kernel GDB is attached to: release, KASLR offset and how it was found, CPUs.""",
 )
+
+# Start the helper now if GDB already has the vmlinux.
+KPEEK.prepare()

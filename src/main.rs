@@ -82,12 +82,21 @@ impl Target {
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
             allow_mismatch: self.allow_mismatch,
         };
-        if let Via::Gdb(gdb, pcs, cpus) = via {
-            let Some(vmlinux) = &self.vmlinux else {
-                return Err(Error::Usage("kpeek rpc needs --vmlinux".into()));
+        if let Via::Gdb(gdb) = via {
+            // The vmlinux kpeek rpc keeps open, unless the command names another.
+            let debug = match &self.vmlinux {
+                Some(v) if v.as_path() != gdb.vmlinux => {
+                    std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(v)?)
+                }
+                _ => gdb.debug.clone(),
             };
-            let debug = kpeek::dwarf::DebugInfo::open(vmlinux)?;
-            return kpeek::kernel::Program::from_virtual(debug, gdb.clone(), pcs, cpus, &options);
+            return kpeek::kernel::Program::from_virtual(
+                debug,
+                gdb.memory.clone(),
+                gdb.pcs,
+                gdb.cpus,
+                &options,
+            );
         }
         if let Some(address) = &self.qemu {
             let Some(vmlinux) = &self.vmlinux else {
@@ -250,16 +259,23 @@ enum Command {
     },
 }
 
+/// What `kpeek rpc` hands each command: GDB's memory, the CPUs' program
+/// counters and registers, and the vmlinux it opened once.
+#[derive(Clone, Copy)]
+struct GdbTarget<'a> {
+    memory: &'a std::sync::Arc<dyn kpeek::memory::MemorySource>,
+    pcs: &'a [u64],
+    cpus: &'a [kpeek::dump::Registers],
+    vmlinux: &'a std::path::Path,
+    debug: &'a std::sync::Arc<kpeek::dwarf::DebugInfo>,
+}
+
 /// Where memory comes from: the files and targets named on the command
 /// line, or GDB, through `kpeek rpc`.
 #[derive(Clone, Copy)]
 enum Via<'a> {
     Cli,
-    Gdb(
-        &'a std::sync::Arc<dyn kpeek::memory::MemorySource>,
-        &'a [u64],
-        &'a [kpeek::dump::Registers],
-    ),
+    Gdb(GdbTarget<'a>),
 }
 
 impl Command {
@@ -550,6 +566,8 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
     let stdin = std::io::BufReader::new(std::io::stdin());
     let gdb = std::sync::Arc::new(GdbMemory::new(Box::new(stdin), Box::new(std::io::stdout())));
     let memory: std::sync::Arc<dyn kpeek::memory::MemorySource> = gdb.clone();
+    // Opened at the first command and kept: types resolved once serve every command.
+    let mut shared: Option<std::sync::Arc<kpeek::dwarf::DebugInfo>> = None;
     while let Some(request) = gdb.next_request()? {
         if request.hello {
             gdb.respond(&Response {
@@ -558,6 +576,33 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
                 status: 0,
                 output: String::new(),
                 error: None,
+                reads: 0,
+                bytes: 0,
+            })?;
+            continue;
+        }
+        if request.prepare {
+            let opened = match shared.clone() {
+                Some(d) => Ok(d),
+                None => kpeek::dwarf::DebugInfo::open(vmlinux).map(std::sync::Arc::new),
+            };
+            let error = match opened {
+                Ok(debug) => {
+                    for ty in ["task_struct", "signal_struct", "cred", "rq", "mm_struct"] {
+                        // A kernel without one of them fails later, with context.
+                        let _ = debug.type_size(ty);
+                    }
+                    shared = Some(debug);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            gdb.respond(&Response {
+                id: request.id,
+                version: None,
+                status: u8::from(error.is_some()),
+                output: String::new(),
+                error,
                 reads: 0,
                 bytes: 0,
             })?;
@@ -587,7 +632,28 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             }) => Err(Error::Usage(
                 "rpc and serve cannot run inside kpeek rpc".into(),
             )),
-            Ok(cli) => cli.command.run(&mut out, Via::Gdb(&memory, &pcs, &cpus)),
+            Ok(cli) => {
+                let debug = match shared.clone() {
+                    Some(d) => Ok(d),
+                    None => kpeek::dwarf::DebugInfo::open(vmlinux).map(std::sync::Arc::new),
+                };
+                match debug {
+                    Ok(debug) => {
+                        shared = Some(debug.clone());
+                        cli.command.run(
+                            &mut out,
+                            Via::Gdb(GdbTarget {
+                                memory: &memory,
+                                pcs: &pcs,
+                                cpus: &cpus,
+                                vmlinux,
+                                debug: &debug,
+                            }),
+                        )
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         let (reads, bytes) = gdb.take_counts();
         let (status, error) = match &result {

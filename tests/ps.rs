@@ -263,20 +263,6 @@ fn the_cli_prints_lx_ps_and_thrd_showall() {
         .starts_with("0xffff"));
 }
 
-/// Where a physical address lives in an ELF dump file.
-fn elf_file_offset(dump: &[u8], paddr: u64) -> usize {
-    use object::read::elf::{ElfFile64, ProgramHeader};
-    let elf = ElfFile64::<object::Endianness>::parse(dump).expect("ELF");
-    let e = elf.endian();
-    for ph in elf.elf_program_headers() {
-        let (start, size) = (ph.p_paddr(e), ph.p_filesz(e));
-        if ph.p_type(e) == object::elf::PT_LOAD && paddr >= start && paddr < start + size {
-            return (ph.p_offset(e) + paddr - start) as usize;
-        }
-    }
-    panic!("physical {paddr:#x} not in the dump");
-}
-
 /// Run `kpeek ps` on a doctored copy of a dump.
 fn ps_on(vmlinux: &std::path::Path, dump: &[u8], name: &str) -> std::process::Output {
     let path = std::env::temp_dir().join(format!("kpeek-{name}-{}.elf", std::process::id()));
@@ -321,7 +307,7 @@ fn a_broken_or_cyclic_task_list_gives_a_partial_listing_and_a_warning() {
     };
     let original = std::fs::read(&core).expect("dump");
     let poke = |dump: &mut Vec<u8>, va: u64, value: u64| {
-        let off = elf_file_offset(dump, phys(va));
+        let off = common::elf_file_offset(dump, phys(va));
         dump[off..off + 8].copy_from_slice(&value.to_le_bytes());
     };
 

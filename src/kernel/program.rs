@@ -25,8 +25,9 @@ pub struct OpenOptions {
 
 /// A kernel to look at: memory + debug info + KASLR.
 pub struct Program {
-    /// The debug info of the vmlinux.
-    pub debug: DebugInfo,
+    /// The debug info of the vmlinux (shared: `kpeek rpc` keeps one for
+    /// every command).
+    pub debug: Arc<DebugInfo>,
     /// The dump, when the memory comes from one.
     pub dump: Option<Arc<Dump>>,
     /// Physical memory.
@@ -63,7 +64,7 @@ impl Program {
         };
         let notes = dump.notes().clone();
         let memory: Arc<dyn MemorySource> = dump.clone();
-        let mut prog = Program::assemble(debug, memory, notes, &virtual_loads, options)?;
+        let mut prog = Program::assemble(Arc::new(debug), memory, notes, &virtual_loads, options)?;
         match &dump.reader {
             Reader::Elf(e) => {
                 if e.truncated_bytes() > 0 {
@@ -101,14 +102,14 @@ impl Program {
         notes: Notes,
         options: &OpenOptions,
     ) -> Result<Program> {
-        Program::assemble(debug, memory, notes, &[], options)
+        Program::assemble(Arc::new(debug), memory, notes, &[], options)
     }
 
     /// Assemble a program over a source of kernel *virtual* memory (GDB's
     /// view of any target). `pcs` are the CPUs' program counters, which
     /// narrow the KASLR search. User memory (page tables) is out of reach.
     pub fn from_virtual(
-        debug: DebugInfo,
+        debug: Arc<DebugInfo>,
         memory: Arc<dyn MemorySource>,
         pcs: &[u64],
         cpus: &[crate::dump::Registers],
@@ -140,7 +141,7 @@ impl Program {
 
     /// The program once the kernel is found.
     fn located(
-        debug: DebugInfo,
+        debug: Arc<DebugInfo>,
         memory: Arc<dyn MemorySource>,
         notes: Notes,
         space: KernelSpace<Arc<dyn MemorySource>>,
@@ -164,7 +165,7 @@ impl Program {
     }
 
     fn assemble(
-        debug: DebugInfo,
+        debug: Arc<DebugInfo>,
         memory: Arc<dyn MemorySource>,
         notes: Notes,
         virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],

@@ -322,13 +322,8 @@ fn walk(prog: &Program, details: bool) -> Result<TaskList> {
     let (lo, hi) = l.span;
     let init_span = prog.read_vec(VirtAddr(init_task.0 + lo), (hi - lo) as usize)?;
     let head_next = le(&init_span, l.tasks - lo, 8);
-    let (entries, warning) = task_list(
-        prog,
-        &l,
-        VirtAddr(init_task.0 + l.tasks),
-        head_next,
-        l.tasks,
-    );
+    let head = VirtAddr(init_task.0 + l.tasks);
+    let (entries, warning) = task_list(prog, &l, head, head, head_next, l.tasks);
     let mut leaders = vec![(init_task, init_span)];
     leaders.extend(entries);
     let broken = warning;
@@ -508,28 +503,38 @@ fn threads_of(
     warnings: &mut Vec<Warning>,
 ) -> Vec<(VirtAddr, Vec<u8>)> {
     let (entries, warning) = match l.threads {
-        // signal->thread_head: one read for the head, then one per thread.
+        // signal->thread_head: one read per thread. The leader is normally
+        // first on the list (its node's prev is the head): then the walk
+        // goes on from its node, which was read with it. Otherwise it
+        // starts from the head, one read more.
         Threads::ThreadHead { signal_head, node } => {
             if leader.signal == 0 {
                 return Vec::new();
             }
             let head = VirtAddr(leader.signal + signal_head);
-            match prog.read_u64(head) {
-                Ok(next) => task_list(prog, l, head, next, node),
-                Err(e) => (
-                    Vec::new(),
-                    Some(Warning::new(
-                        "bad_list",
-                        format!("thread list at {head}: {e}"),
-                        Some(head),
-                    )),
-                ),
+            let own = node - l.span.0;
+            if le(leader_span, own + 8, 8) == head.0 {
+                let next = le(leader_span, own, 8);
+                task_list(prog, l, head, VirtAddr(leader.task.0 + node), next, node)
+            } else {
+                match prog.read_u64(head) {
+                    Ok(next) => task_list(prog, l, head, head, next, node),
+                    Err(e) => (
+                        Vec::new(),
+                        Some(Warning::new(
+                            "bad_list",
+                            format!("thread list at {head}: {e}"),
+                            Some(head),
+                        )),
+                    ),
+                }
             }
         }
         // thread_group: the leader's own node is the head.
         Threads::ThreadGroup { node } => {
             let next = le(leader_span, node - l.span.0, 8);
-            task_list(prog, l, VirtAddr(leader.task.0 + node), next, node)
+            let head = VirtAddr(leader.task.0 + node);
+            task_list(prog, l, head, head, next, node)
         }
     };
     warnings.extend(warning);
@@ -561,18 +566,21 @@ fn read_task(
 
 /// `list_for_each_entry` over `task_struct`s, one read per task: each
 /// task's span holds the `list_head` the walk follows, so `next` and `prev`
-/// come with it. The same checks as [`list_for_each`].
+/// come with it. The same checks as [`list_for_each`]. The walk starts
+/// after `start` (the head, or an entry already read), whose `next` is
+/// `start_next`, and ends back at `head`.
 fn task_list(
     prog: &Program,
     l: &Layout,
     head: VirtAddr,
-    head_next: u64,
+    start: VirtAddr,
+    start_next: u64,
     member: u64,
 ) -> (Vec<(VirtAddr, Vec<u8>)>, Option<Warning>) {
     let (lo, hi) = l.span;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let (mut cur, mut next) = (head, head_next);
+    let (mut cur, mut next) = (start, start_next);
     loop {
         if next == head.0 {
             return (out, None);

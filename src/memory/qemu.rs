@@ -430,6 +430,44 @@ impl QemuGdb {
 impl MemorySource for QemuGdb {
     fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        // Small reads (page-table entries, single fields) go through the page
+        // cache: the next entry of the same table is then free. Larger ones
+        // (a task's span) are read exactly, one packet per 2 KiB, unless
+        // the cache already holds them.
+        let cached = |c: &Conn| {
+            let last = addr.0 + buf.len() as u64 - 1;
+            (addr.0 >> 12..=last >> 12).all(|p| c.cache.contains_key(&(p << 12)))
+        };
+        if buf.len() > 16 && !cached(&conn) {
+            for (i, chunk) in buf.chunks_mut(MAX_READ).enumerate() {
+                let at = addr.0 + (i * MAX_READ) as u64;
+                self.packets
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let reply = conn.send(
+                    &self.address,
+                    format!("m{at:x},{:x}", chunk.len()).as_bytes(),
+                )?;
+                if reply.first() == Some(&b'E') {
+                    return Err(Error::fault(
+                        "physical",
+                        at,
+                        chunk.len(),
+                        "QEMU cannot read it",
+                    ));
+                }
+                let data = from_hex(&reply).ok_or_else(|| proto(&self.address, "bad m reply"))?;
+                if data.len() != chunk.len() {
+                    return Err(Error::fault(
+                        "physical",
+                        at,
+                        chunk.len(),
+                        "short read from QEMU",
+                    ));
+                }
+                chunk.copy_from_slice(&data);
+            }
+            return Ok(());
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let at = addr.0 + done as u64;

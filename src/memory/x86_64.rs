@@ -100,6 +100,19 @@ impl<M: MemorySource> KernelSpace<M> {
         self.walk(l.pgd, va)
     }
 
+    /// The end of the linearly mapped region (kernel image or direct map)
+    /// that `v` is in.
+    fn linear_end(&self, v: u64) -> Option<u64> {
+        let l = &self.layout;
+        if v >= l.image.0 .0 && v < l.image.1 .0 {
+            Some(l.image.1 .0)
+        } else if v >= l.page_offset_base && v < l.direct_map_end {
+            Some(l.direct_map_end)
+        } else {
+            None
+        }
+    }
+
     /// Walk the page tables rooted at `pgd` (physical) for `va`.
     pub fn walk(&self, pgd: PhysAddr, va: VirtAddr) -> Result<PhysAddr> {
         if self.passthrough {
@@ -122,10 +135,22 @@ impl<M: MemorySource> KernelSpace<M> {
     /// Read kernel virtual memory; a page that cannot be translated or read
     /// fails the whole read with the first bad address.
     pub fn read(&self, va: VirtAddr, buf: &mut [u8]) -> Result<()> {
+        if self.passthrough {
+            // The debugger translates: one request, however many pages.
+            return self
+                .phys
+                .read_phys(PhysAddr(va.0), buf)
+                .map_err(|e| as_virtual(e, va.0, buf.len()));
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let at = va.0.wrapping_add(done as u64);
-            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buf.len() - done);
+            // The kernel image and the direct map translate linearly: one
+            // physical read for the whole run; elsewhere page by page.
+            let run_end = self
+                .linear_end(at)
+                .unwrap_or((at | (PAGE_SIZE - 1)).wrapping_add(1));
+            let n = (run_end.wrapping_sub(at) as usize).min(buf.len() - done);
             let pa = self
                 .translate(VirtAddr(at))
                 .map_err(|e| as_virtual(e, at, buf.len() - done))?;

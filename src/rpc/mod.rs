@@ -36,6 +36,11 @@ pub struct Request {
     /// `{"hello": true}` asks for the version.
     #[serde(default)]
     pub hello: bool,
+    /// `{"prepare": true}`: open the vmlinux and load the types the
+    /// listings need now (kpeek.py sends it when it is sourced), so the
+    /// first command is as fast as the next ones.
+    #[serde(default)]
+    pub prepare: bool,
     /// The kpeek command line, without `kpeek` and without `--vmlinux`.
     #[serde(default)]
     pub argv: Vec<String>,

@@ -341,3 +341,17 @@ fn unpack(archive: &Path, dest: &Path, sha: &str) -> io::Result<()> {
     let _ = fs::remove_dir_all(&old);
     Ok(())
 }
+
+/// Where a physical address lives in an ELF dump file.
+pub fn elf_file_offset(dump: &[u8], paddr: u64) -> usize {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let elf = ElfFile64::<object::Endianness>::parse(dump).expect("ELF");
+    let e = elf.endian();
+    for ph in elf.elf_program_headers() {
+        let (start, size) = (ph.p_paddr(e), ph.p_filesz(e));
+        if ph.p_type(e) == object::elf::PT_LOAD && paddr >= start && paddr < start + size {
+            return (ph.p_offset(e) + paddr - start) as usize;
+        }
+    }
+    panic!("physical {paddr:#x} not in the dump");
+}
