@@ -1,7 +1,10 @@
 //! The kernel model: a [`program::Program`] (memory + debug info + KASLR)
-//! and what lives in it: tasks, lists, CPUs.
+//! and what lives in it: tasks, lists, CPUs, the log, modules.
 
+pub mod cpus;
 pub mod info;
+pub mod modules;
+pub mod printk;
 pub mod program;
 pub mod switch;
 pub mod task;

@@ -3,6 +3,9 @@
 //! Renderers write to a `&mut impl std::io::Write` they are handed; they
 //! never print on their own.
 
+pub mod cpus;
+pub mod dmesg;
 pub mod info;
+pub mod lsmod;
 pub mod pahole;
 pub mod ps;
