@@ -479,21 +479,38 @@ pub fn read_log(prog: &Program) -> Result<Log> {
         ..RawRing::default()
     };
     let mut holes = Vec::new();
-    raw.descs = read_lenient(
-        prog,
-        descs,
-        count * layout.desc_size as usize,
-        Part::Descs,
-        &mut holes,
-    );
-    raw.infos = read_lenient(
-        prog,
-        infos,
-        count * layout.info_size as usize,
-        Part::Infos,
-        &mut holes,
-    );
-    raw.data = read_lenient(prog, data, 1usize << size_bits, Part::Data, &mut holes);
+    // Only the descriptors from the tail to the head (all of them once the
+    // ring has wrapped): a young log is a small part of the arrays.
+    let used = ((head_id.wrapping_sub(tail_id) & ID_MASK) as usize).saturating_add(1);
+    let first = (tail_id & (count as u64 - 1)) as usize;
+    let spans: Vec<(usize, usize)> = if used >= count {
+        vec![(0, count)]
+    } else if first + used <= count {
+        vec![(first, first + used)]
+    } else {
+        vec![(first, count), (0, first + used - count)]
+    };
+    for (part, base, size) in [
+        (Part::Descs, descs, layout.desc_size as usize),
+        (Part::Infos, infos, layout.info_size as usize),
+    ] {
+        let mut array = vec![0u8; count * size];
+        for &(from, to) in &spans {
+            let bytes = read_lenient(
+                prog,
+                base + (from * size) as u64,
+                (to - from) * size,
+                (part, from * size),
+                &mut holes,
+            );
+            array[from * size..to * size].copy_from_slice(&bytes);
+        }
+        match part {
+            Part::Descs => raw.descs = array,
+            _ => raw.infos = array,
+        }
+    }
+    raw.data = read_lenient(prog, data, 1usize << size_bits, (Part::Data, 0), &mut holes);
     raw.holes = holes;
     let mut log = decode(&layout, &raw);
     if !raw.holes.is_empty() {
@@ -507,13 +524,13 @@ pub fn read_log(prog: &Program) -> Result<Log> {
     Ok(log)
 }
 
-/// Read an array in one go, or page by page where that fails (the pages
-/// that fail become zeros and holes).
+/// Read part of an array in one go, or page by page where that fails (the
+/// pages that fail become zeros, and holes at `origin` + their offset).
 fn read_lenient(
     prog: &Program,
     addr: u64,
     len: usize,
-    part: Part,
+    (part, origin): (Part, usize),
     holes: &mut Vec<(Part, std::ops::Range<usize>)>,
 ) -> Vec<u8> {
     if let Ok(v) = prog.read_vec(VirtAddr(addr), len) {
@@ -528,7 +545,7 @@ fn read_lenient(
             .read(VirtAddr(addr + off as u64), &mut v[off..end])
             .is_err()
         {
-            holes.push((part, off..end));
+            holes.push((part, origin + off..origin + end));
         }
         off = end;
     }
