@@ -431,7 +431,18 @@ fn a_damaged_ring_prints_what_it_can_and_marks_the_gaps() {
     std::fs::write(&path, &dump).expect("write");
     let out = kpeek(&["dmesg"], &vmlinux, &path);
     let json = kpeek(&["dmesg", "--format", "json"], &vmlinux, &path);
+    // A ring header that makes no sense: a clear error, no output.
+    let bits = elf_file_offset(&dump, phys(prb + m("desc_ring.count_bits")));
+    dump[bits..bits + 4].copy_from_slice(&63u32.to_le_bytes());
+    std::fs::write(&path, &dump).expect("write");
+    let header = kpeek(&["dmesg"], &vmlinux, &path);
     let _ = std::fs::remove_file(&path);
+    let err = String::from_utf8_lossy(&header.stderr);
+    assert_eq!(header.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("implausible ring") && !err.contains("panicked"),
+        "{err}"
+    );
 
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),

@@ -165,6 +165,9 @@ pub struct RawRing {
     /// Pages of `descs`, `infos` or `data` that could not be read (byte
     /// ranges, per array): their records become gaps.
     pub holes: Vec<(Part, std::ops::Range<usize>)>,
+    /// Parts of the text ring left unread: outside `tail_lpos..head_lpos`,
+    /// they hold no valid text.
+    pub stale: Vec<std::ops::Range<usize>>,
 }
 
 /// Which array of the ring.
@@ -220,7 +223,7 @@ enum Skip {
 /// Decode the records from `tail_id` to `head_id`.
 pub fn decode(layout: &Layout, raw: &RawRing) -> Log {
     let mut log = Log::default();
-    if raw.count_bits == 0 || raw.count_bits > 24 || raw.size_bits < 4 || raw.size_bits > 32 {
+    if raw.count_bits == 0 || raw.count_bits > 25 || raw.size_bits < 4 || raw.size_bits > 30 {
         log.warnings.push(Warning {
             code: "bad_printk_ring",
             message: format!(
@@ -424,6 +427,15 @@ fn text(
             "the text of record {index} (id {id:#x}) is not in the dump"
         )));
     }
+    if raw
+        .stale
+        .iter()
+        .any(|h| h.start < start + data_size && start < h.end)
+    {
+        return Err(Skip::Bad(format!(
+            "the text of record {index} (id {id:#x}) lies outside the text ring's valid part"
+        )));
+    }
     let block_id = u64_at(&raw.data, start).unwrap_or(0);
     if block_id != id {
         return Err(Skip::Bad(format!(
@@ -462,7 +474,7 @@ pub fn read_log(prog: &Program) -> Result<Log> {
     let tail_id = prog.read_u64(VirtAddr(prb.0 + m("desc_ring.tail_id")?))?;
     let size_bits = prog.read_u32(VirtAddr(prb.0 + m("text_data_ring.size_bits")?))?;
     let data = prog.read_u64(VirtAddr(prb.0 + m("text_data_ring.data")?))?;
-    if count_bits == 0 || count_bits > 24 || !(4..=32).contains(&size_bits) {
+    if count_bits == 0 || count_bits > 25 || !(4..=30).contains(&size_bits) {
         return Err(Error::BadFile {
             path: "printk ring buffer".into(),
             what: format!(
@@ -510,7 +522,50 @@ pub fn read_log(prog: &Program) -> Result<Log> {
             _ => raw.infos = array,
         }
     }
-    raw.data = read_lenient(prog, data, 1usize << size_bits, (Part::Data, 0), &mut holes);
+    // The text between the data ring's tail and head (all of it if those
+    // make no sense).
+    let size = 1usize << size_bits;
+    let lpos = |path: &str| -> Result<u64> { prog.read_u64(VirtAddr(prb.0 + m(path)?)) };
+    let (tail_lpos, head_lpos) = (
+        lpos("text_data_ring.tail_lpos")?,
+        lpos("text_data_ring.head_lpos")?,
+    );
+    let used = head_lpos.wrapping_sub(tail_lpos) as usize;
+    let first = (tail_lpos as usize) & (size - 1);
+    let spans: Vec<(usize, usize)> = if used >= size {
+        vec![(0, size)]
+    } else if first + used <= size {
+        vec![(first, first + used)]
+    } else {
+        vec![(first, size), (0, first + used - size)]
+    };
+    raw.data = vec![0u8; size];
+    let mut covered = 0;
+    for &(from, to) in &spans {
+        let bytes = read_lenient(
+            prog,
+            data + from as u64,
+            to - from,
+            (Part::Data, from),
+            &mut holes,
+        );
+        raw.data[from..to].copy_from_slice(&bytes);
+        covered += to - from;
+    }
+    if covered < size {
+        let mut sorted = spans.clone();
+        sorted.sort_unstable();
+        let mut at = 0;
+        for (from, to) in sorted {
+            if from > at {
+                raw.stale.push(at..from);
+            }
+            at = to;
+        }
+        if at < size {
+            raw.stale.push(at..size);
+        }
+    }
     raw.holes = holes;
     let mut log = decode(&layout, &raw);
     if !raw.holes.is_empty() {
@@ -538,7 +593,13 @@ fn read_lenient(
     }
     let mut v = vec![0u8; len];
     let mut off = 0;
+    let mut failed = 0;
     while off < len {
+        // A damaged pointer: do not knock on a million missing pages.
+        if failed >= 64 {
+            holes.push((part, origin + off..origin + len));
+            break;
+        }
         let page_end = ((addr + off as u64) | 0xfff) + 1;
         let end = len.min(off + (page_end - (addr + off as u64)) as usize);
         if prog
@@ -546,6 +607,7 @@ fn read_lenient(
             .is_err()
         {
             holes.push((part, origin + off..origin + end));
+            failed += 1;
         }
         off = end;
     }
@@ -701,6 +763,14 @@ mod tests {
             ..RawRing::default()
         };
         assert!(!decode(&l, &raw).warnings.is_empty());
+    }
+
+    #[test]
+    fn text_outside_the_valid_part_of_the_ring_is_a_gap() {
+        let mut raw = ring(&["one", "two"], 8);
+        raw.stale.push(0..16);
+        let log = decode(&layout(), &raw);
+        assert_eq!(texts(&log), ["<gap 1>", "two"]);
     }
 
     #[test]
