@@ -455,9 +455,12 @@ fn text(
 pub fn read_log(prog: &Program) -> Result<Log> {
     let d = &prog.debug;
     if d.find_type("printk_ringbuffer").is_err() {
+        if d.find_type("printk_log").is_ok() {
+            return read_old_log(prog);
+        }
         return Err(Error::Usage(
-            "this kernel has no lockless printk ring buffer (struct printk_ringbuffer, Linux 5.10+); \
-             kpeek does not read the older log_buf yet"
+            "this kernel has neither the lockless printk ring (struct printk_ringbuffer, 5.10+) \
+             nor the log buffer of struct printk_log (3.5 to 5.9)"
                 .into(),
         ));
     }
@@ -577,6 +580,127 @@ pub fn read_log(prog: &Program) -> Result<Log> {
         });
     }
     Ok(log)
+}
+
+/// Where the fields of `struct printk_log` are (Linux 3.5 to 5.9).
+#[derive(Clone, Debug)]
+pub struct OldLayout {
+    /// `sizeof(struct printk_log)`.
+    pub header: u64,
+    /// `ts_nsec` (u64).
+    pub ts_nsec: u64,
+    /// `len` (u16): the whole record, header, text, dict and padding.
+    pub len: u64,
+    /// `text_len` (u16).
+    pub text_len: u64,
+    /// `facility` (u8).
+    pub facility: u64,
+    /// `flags` (bitfield).
+    pub flags: Member,
+    /// `level` (bitfield).
+    pub level: Member,
+    /// `caller_id` (u32), with `CONFIG_PRINTK_CALLER` (5.1+).
+    pub caller_id: Option<u64>,
+}
+
+/// Decode the records of the old log buffer from `first_idx` to
+/// `next_idx` (`log_from_idx()`/`log_next()` of kernel/printk/printk.c: a
+/// record of length 0 sends the reader back to the start of the buffer).
+pub fn decode_old(l: &OldLayout, buf: &[u8], first_idx: u64, next_idx: u64, first_seq: u64) -> Log {
+    let mut log = Log::default();
+    let mut idx = first_idx as usize;
+    let mut seq = first_seq;
+    let header = l.header as usize;
+    let mut wrapped = false;
+    // Each record is at least a header long: this bounds the walk.
+    for _ in 0..=buf.len() / header.max(1) + 1 {
+        if idx as u64 == next_idx {
+            return log;
+        }
+        let field = |off: u64, size: usize| uint_at(buf, idx + off as usize, size);
+        let Some(len) = field(l.len, 2) else {
+            break;
+        };
+        if len == 0 {
+            if wrapped || idx == 0 {
+                break;
+            }
+            wrapped = true;
+            idx = 0;
+            continue;
+        }
+        let len = len as usize;
+        let text_len = field(l.text_len, 2).unwrap_or(u64::MAX) as usize;
+        if len < header || idx + len > buf.len() || text_len > len - header {
+            break;
+        }
+        let caller = l
+            .caller_id
+            .and_then(|c| field(c, 4))
+            .map_or(String::new(), |id| {
+                if id & 0x8000_0000 != 0 {
+                    format!("C{}", id & 0x7fff_ffff)
+                } else {
+                    format!("T{id}")
+                }
+            });
+        log.entries.push(Entry::Record(Record {
+            seq,
+            ts_nsec: field(l.ts_nsec, 8).unwrap_or(0),
+            level: bits(buf, idx, &l.level).unwrap_or(0) as u8,
+            facility: field(l.facility, 1).unwrap_or(0) as u8,
+            flags: bits(buf, idx, &l.flags).unwrap_or(0) as u8,
+            caller,
+            text: String::from_utf8_lossy(&buf[idx + header..idx + header + text_len]).into_owned(),
+            open: false,
+            truncated: false,
+        }));
+        seq += 1;
+        idx += len;
+    }
+    // A record whose length makes no sense: the rest cannot be found.
+    log.entries.push(Entry::Gap(Gap {
+        records: 1,
+        reason: format!(
+            "the record at offset {idx} of the log buffer is damaged; the log after it is lost"
+        ),
+    }));
+    log
+}
+
+/// The log buffer of kernels before 5.10 (`log_buf`, `struct printk_log`).
+fn read_old_log(prog: &Program) -> Result<Log> {
+    let d = &prog.debug;
+    let m = |name: &str| d.member("printk_log", name);
+    let l = OldLayout {
+        header: d.type_size("printk_log")?,
+        ts_nsec: m("ts_nsec")?.offset,
+        len: m("len")?.offset,
+        text_len: m("text_len")?.offset,
+        facility: m("facility")?.offset,
+        flags: m("flags")?,
+        level: m("level")?,
+        caller_id: m("caller_id").ok().map(|c| c.offset),
+    };
+    let buf = prog.read_u64(prog.symbol("log_buf")?)?;
+    let len = prog.read_u32(prog.symbol("log_buf_len")?)? as usize;
+    if !(4096..=1 << 30).contains(&len) {
+        return Err(Error::BadFile {
+            path: "printk log buffer".into(),
+            what: format!("implausible log_buf_len {len}"),
+        });
+    }
+    let first_idx = prog.read_u32(prog.symbol("log_first_idx")?)?;
+    let next_idx = prog.read_u32(prog.symbol("log_next_idx")?)?;
+    let first_seq = prog.read_u64(prog.symbol("log_first_seq")?)?;
+    let bytes = prog.read_vec(VirtAddr(buf), len)?;
+    Ok(decode_old(
+        &l,
+        &bytes,
+        u64::from(first_idx),
+        u64::from(next_idx),
+        first_seq,
+    ))
 }
 
 /// Read part of an array in one go, or page by page where that fails (the
@@ -763,6 +887,56 @@ mod tests {
             ..RawRing::default()
         };
         assert!(!decode(&l, &raw).warnings.is_empty());
+    }
+
+    /// A synthetic pre-5.10 log buffer: 16-byte headers (ts, len, text_len,
+    /// dict_len, facility, flags:5/level:3), records padded to 8 bytes.
+    fn old_log(texts: &[&str], size: usize, start: usize) -> (OldLayout, Vec<u8>, u64, u64) {
+        let l = OldLayout {
+            header: 16,
+            ts_nsec: 0,
+            len: 8,
+            text_len: 10,
+            facility: 14,
+            flags: member(15, 1, Some((0, 5))),
+            level: member(15, 1, Some((5, 3))),
+            caller_id: None,
+        };
+        let mut buf = vec![0u8; size];
+        let mut idx = start;
+        for (i, t) in texts.iter().enumerate() {
+            let len = (16 + t.len()).div_ceil(8) * 8;
+            // Like log_store(): wrap while a header still fits at the end;
+            // a zero length there sends the reader back to the start.
+            if idx + len + 16 > size {
+                buf[idx + 8..idx + 10].copy_from_slice(&0u16.to_le_bytes());
+                idx = 0;
+            }
+            buf[idx..idx + 8].copy_from_slice(&(i as u64 * 1000).to_le_bytes());
+            buf[idx + 8..idx + 10].copy_from_slice(&(len as u16).to_le_bytes());
+            buf[idx + 10..idx + 12].copy_from_slice(&(t.len() as u16).to_le_bytes());
+            buf[idx + 15] = 4 << 5;
+            buf[idx + 16..idx + 16 + t.len()].copy_from_slice(t.as_bytes());
+            idx += len;
+        }
+        (l, buf, start as u64, idx as u64)
+    }
+
+    #[test]
+    fn the_old_log_buffer_wraps_and_stops_at_damage() {
+        let (l, buf, first, next) = old_log(&["first line", "second", "third one"], 128, 64);
+        let log = decode_old(&l, &buf, first, next, 7);
+        assert_eq!(texts(&log), ["first line", "second", "third one"]);
+        let r = log.records().last().expect("record");
+        assert_eq!((r.seq, r.level, r.ts_nsec), (9, 4, 2000));
+        // The second record's length is now past the end of the buffer.
+        let (l, mut buf, first, next) = old_log(&["a", "b", "c"], 256, 0);
+        buf[24 + 8..24 + 10].copy_from_slice(&500u16.to_le_bytes());
+        let log = decode_old(&l, &buf, first, next, 0);
+        assert_eq!(texts(&log), ["a", "<gap 1>"]);
+        // Garbage never loops.
+        let log = decode_old(&l, &[0xff; 64], 8, 1, 0);
+        assert!(log.entries.len() <= 9);
     }
 
     #[test]

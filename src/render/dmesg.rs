@@ -52,7 +52,7 @@ fn record(out: &mut (impl Write + ?Sized), r: &Record, opts: DmesgOptions) -> io
         ));
     }
     prefix.push_str(&time(r.ts_nsec));
-    if opts.caller {
+    if opts.caller && !r.caller.is_empty() {
         prefix.push_str(&format!("[{:>6}]", r.caller));
     }
     for line in r.text.split('\n') {
