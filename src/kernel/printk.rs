@@ -205,11 +205,10 @@ fn uint_at(b: &[u8], off: usize, size: usize) -> Option<u64> {
 
 fn bits(b: &[u8], base: usize, m: &Member) -> Option<u64> {
     let v = uint_at(b, base + m.offset as usize, m.size.min(8) as usize)?;
-    Ok::<u64, ()>(match (m.bit_offset, m.bit_size) {
-        (Some(o), Some(n)) if n < 64 => (v >> o) & ((1u64 << n) - 1),
+    Some(match (m.bit_offset, m.bit_size) {
+        (Some(o), Some(n)) if n < 64 => v.checked_shr(o).unwrap_or(0) & ((1u64 << n) - 1),
         _ => v,
     })
-    .ok()
 }
 
 /// Why a descriptor gave no record.
