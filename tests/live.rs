@@ -224,6 +224,31 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             fixture.name
         );
 
+        // The log and the modules, through QEMU's gdbstub: the guest's own
+        // syslog is the beginning of kpeek's; /proc/modules exactly.
+        let truth = guest.truth();
+        let out = kpeek(
+            &["dmesg", "--raw", "--caller", "--qemu", &qemu],
+            &fixture.vmlinux(),
+        );
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: dmesg", fixture.name);
+        let theirs: Vec<&str> = truth.dmesg.lines().collect();
+        let ours: Vec<&str> = log.lines().take(theirs.len()).collect();
+        assert!(theirs.len() > 150, "{}", fixture.name);
+        assert_eq!(ours, theirs, "{}: dmesg --qemu", fixture.name);
+        let out = kpeek(
+            &["lsmod", "--style", "proc", "--qemu", &qemu],
+            &fixture.vmlinux(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            truth.files["/proc/modules"],
+            "{}: lsmod --qemu",
+            fixture.name
+        );
+        assert!(guest.running(), "{}: left stopped", fixture.name);
+
         // A vmlinux from the other kernel is refused, and the guest still runs.
         let other = Fixture::all()
             .into_iter()
