@@ -162,16 +162,29 @@ fn lsmod_equals_proc_modules_on_every_dump() {
         let truth = boot.truth();
         let proc_modules = &truth.files["/proc/modules"];
         assert!(proc_modules.contains("kpeek_fixture"), "{what}");
-        let out = ok(
-            &kpeek(&["lsmod", "--style", "proc"], &fixture.vmlinux(), &core),
-            &what,
-        );
+        // The command line on the kdumps, in process on the other dumps.
+        let (out, json): (String, serde_json::Value) = if boot.name == "kdump" {
+            let out = ok(
+                &kpeek(&["lsmod", "--style", "proc"], &fixture.vmlinux(), &core),
+                &what,
+            );
+            let json = serde_json::from_str(&ok(
+                &kpeek(&["lsmod", "--format", "json"], &fixture.vmlinux(), &core),
+                &what,
+            ))
+            .expect("json");
+            (out, json)
+        } else {
+            let prog =
+                Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect(&what);
+            let list = kpeek::kernel::modules::for_each_module(&prog).expect(&what);
+            assert!(list.warnings.is_empty(), "{what}");
+            let mut out = Vec::new();
+            kpeek::render::lsmod::proc_modules(&mut out, &list.modules).expect("render");
+            let json = serde_json::json!({ "modules": list.modules });
+            (String::from_utf8(out).expect("utf-8"), json)
+        };
         assert_eq!(&out, proc_modules, "{what}");
-        let json: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["lsmod", "--format", "json"], &fixture.vmlinux(), &core),
-            &what,
-        ))
-        .expect("json");
         let m = &json["modules"][0];
         let fields: Vec<&str> = proc_modules.split_whitespace().collect();
         assert_eq!(m["name"], fields[0], "{what}");
@@ -207,11 +220,28 @@ fn info_summarises_the_crash_like_the_guest_saw_it() {
     for (fixture, boot, core) in every_dump() {
         let what = core.display().to_string();
         let truth = boot.truth();
-        let info: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["info", "--format", "json"], &fixture.vmlinux(), &core),
-            &what,
-        ))
-        .expect("json");
+        // The command line on the kdumps, in process on the other dumps.
+        let (info, text): (serde_json::Value, String) = if boot.name == "kdump" {
+            let json = serde_json::from_str(&ok(
+                &kpeek(&["info", "--format", "json"], &fixture.vmlinux(), &core),
+                &what,
+            ))
+            .expect("json");
+            (
+                json,
+                ok(&kpeek(&["info"], &fixture.vmlinux(), &core), &what),
+            )
+        } else {
+            let prog =
+                Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect(&what);
+            let info = kpeek::kernel::info::Info::gather(&prog);
+            let mut text = Vec::new();
+            kpeek::render::info::info(&mut text, &info).expect("render");
+            (
+                serde_json::to_value(&info).expect("json"),
+                String::from_utf8(text).expect("utf-8"),
+            )
+        };
         assert_eq!(
             info["cmdline"].as_str(),
             Some(truth.files["/proc/cmdline"].trim_end()),
@@ -272,7 +302,6 @@ fn info_summarises_the_crash_like_the_guest_saw_it() {
             assert!(info["panic_message"].is_null(), "{what}");
             assert!(info["panic_task"].is_null(), "{what}");
         }
-        let text = ok(&kpeek(&["info"], &fixture.vmlinux(), &core), &what);
         assert!(text.contains(&format!(
             "    command line: {}",
             truth.files["/proc/cmdline"].trim_end()
@@ -289,79 +318,83 @@ fn cpus_shows_what_each_cpu_was_running() {
     for (fixture, boot, core) in every_dump() {
         let what = core.display().to_string();
         let truth = boot.truth();
-        let vmlinux = fixture.vmlinux();
-        let cpus: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["cpus", "--format", "json"], &vmlinux, &core),
-            &what,
-        ))
-        .expect("json");
-        let ps: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["ps", "--threads", "--format", "json"], &vmlinux, &core),
-            &what,
-        ))
-        .expect("json");
-        let info: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["info", "--format", "json"], &vmlinux, &core),
-            &what,
-        ))
-        .expect("json");
-        assert_eq!(cpus["online"], serde_json::json!([0, 1]), "{what}");
-        let list = cpus["cpus"].as_array().expect("cpus");
-        assert_eq!(list.len(), 2, "{what}");
-        for c in list {
-            let pid = c["pid"].as_i64().expect("pid");
-            let task = c["task"].as_str().expect("task");
-            let row = ps["tasks"]
-                .as_array()
-                .expect("tasks")
+        // In process: one open per dump for the three views.
+        let prog = Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect(&what);
+        let cpus = kpeek::kernel::cpus::cpus(&prog).expect("cpus");
+        let tasks = kpeek::kernel::for_each_task(&prog).expect("tasks").tasks;
+        let info = kpeek::kernel::info::Info::gather(&prog);
+        assert_eq!(cpus.online, [0, 1], "{what}");
+        assert_eq!(cpus.cpus.len(), 2, "{what}");
+        for c in &cpus.cpus {
+            let pid = c.pid.expect("pid");
+            let task = c.task.expect("task");
+            let row = tasks
                 .iter()
-                .find(|t| t["task"] == task)
-                .unwrap_or_else(|| panic!("{what}: cpu task {task} not in ps"));
-            assert_eq!(row["pid"].as_i64(), Some(pid), "{what}");
-            assert_eq!(row["cpu"], c["cpu"], "{what}: the task's own CPU");
-            assert!(c["nr_running"].as_u64().expect("nr_running") >= u64::from(pid != 0));
-            assert_eq!(c["idle"].as_bool(), Some(pid == 0), "{what}");
+                .find(|t| t.task == task)
+                .unwrap_or_else(|| panic!("{what}: cpu task {task} not in the task list"));
+            assert_eq!(row.pid, pid, "{what}");
+            assert_eq!(row.cpu, Some(c.cpu), "{what}: the task's own CPU");
+            assert!(c.nr_running.expect("nr_running") >= u32::from(pid != 0));
+            assert_eq!(c.idle, Some(pid == 0), "{what}");
             if pid != 0 {
                 // Running, as the guest saw it a moment before (or the shell
                 // that triggered the crash, which the truth does not list).
-                let t = truth.tasks.iter().find(|t| t.tid == pid);
-                match t {
+                match truth.tasks.iter().find(|t| t.tid == i64::from(pid)) {
                     Some(t) => assert_eq!(t.state(), 'R', "{what}: pid {pid}"),
-                    None => assert!(truth.capturers.contains(&pid), "{what}: pid {pid}"),
+                    None => assert!(
+                        truth.capturers.contains(&i64::from(pid)),
+                        "{what}: pid {pid}"
+                    ),
                 }
             }
-            // The dump's registers: a CPU in the kernel is on its task's
-            // stack (or on its IRQ stack while idle).
-            let regs = &info["cpus"][c["cpu"].as_u64().expect("cpu") as usize];
-            if regs["user_mode"] == false && pid != 0 {
-                let sp = u64::from_str_radix(
-                    regs["sp"].as_str().expect("sp").trim_start_matches("0x"),
-                    16,
-                )
-                .expect("hex");
-                let stack = u64::from_str_radix(
-                    row["stack"]
-                        .as_str()
-                        .expect("stack")
-                        .trim_start_matches("0x"),
-                    16,
-                )
-                .expect("hex");
+            // The dump's registers: a CPU in the kernel is on its task's stack.
+            let regs = info
+                .cpus
+                .iter()
+                .find(|r| r.cpu == c.cpu)
+                .expect("registers");
+            if !regs.user_mode && pid != 0 {
+                let (sp, stack) = (regs.sp.0, row.stack.0);
                 assert!(
                     sp >= stack && sp < stack + 0x4000,
                     "{what}: cpu {} sp {sp:#x} outside {stack:#x}",
-                    c["cpu"]
+                    c.cpu
                 );
             }
         }
         if boot.name == "kdump" {
-            let panic_cpu = info["panic_cpu"].as_u64().expect("panic cpu") as usize;
-            assert_eq!(list[panic_cpu]["pid"].as_i64(), Some(truth.capturers[1]));
+            let panic_cpu = info.panic_cpu.expect("panic cpu") as usize;
+            assert_eq!(
+                cpus.cpus[panic_cpu].pid.map(i64::from),
+                Some(truth.capturers[1]),
+                "{what}"
+            );
         }
-        let lx = ok(&kpeek(&["cpus", "--style", "lx"], &vmlinux, &core), &what);
+    }
+    // The command line: lx-cpus and JSON, on the kdump of each kernel.
+    for fixture in Fixture::all() {
+        let core = fixture.boot("kdump").dir.join("vmcore.kdump");
+        let lx = ok(
+            &kpeek(&["cpus", "--style", "lx"], &fixture.vmlinux(), &core),
+            "lx",
+        );
         assert_eq!(
             lx,
             "Possible CPUs : [0, 1]\nPresent CPUs  : [0, 1]\nOnline CPUs   : [0, 1]\nActive CPUs   : [0, 1]\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&ok(
+            &kpeek(&["cpus", "--format", "json"], &fixture.vmlinux(), &core),
+            "json",
+        ))
+        .expect("json");
+        assert!(json["cpus"][1]["task"]
+            .as_str()
+            .expect("task")
+            .starts_with("0xffff"));
+        let table = ok(&kpeek(&["cpus"], &fixture.vmlinux(), &core), "table");
+        assert!(
+            table.starts_with("CPU  ONLINE  IDLE  NR_RUNNING"),
+            "{table}"
         );
     }
 }
