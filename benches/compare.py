@@ -189,6 +189,10 @@ def live_rows():
             ("kpeek.py lx-ps", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-ps"),
             ("kpeek.py `kpeek ps --threads --format json` (state, ppid, kthread, threads...)",
              os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "kpeek ps --threads --format json"),
+            ("the kernel's lx-dmesg", os.path.join(fixture, "gdb", "vmlinux-gdb.py"), "lx-dmesg"),
+            ("kpeek.py lx-dmesg", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-dmesg"),
+            ("the kernel's lx-lsmod", os.path.join(fixture, "gdb", "vmlinux-gdb.py"), "lx-lsmod"),
+            ("kpeek.py lx-lsmod", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-lsmod"),
         ):
             def session(with_command, log):
                 # The remote log opens at connection, so it must be set first.
@@ -211,8 +215,8 @@ def live_rows():
             packets = total - baseline
             elapsed = statistics.median(session(True, None)[0] for _ in range(RUNS))
             results[name] = (elapsed, packets)
-        rows = ["", "## Live: listing tasks in GDB on a QEMU guest (linux-6.12, nokaslr so the kernel's lx-ps works)", "",
-                "Memory packets (`m`) GDB sent to QEMU's gdbstub for the listing (GDB's remote log, minus a session",
+        rows = ["", "## Live: the lx- commands in GDB on a QEMU guest (linux-6.12, nokaslr so the kernel's scripts work)", "",
+                "Memory packets (`m`) GDB sent to QEMU's gdbstub for the command (GDB's remote log, minus a session",
                 "without it); wall time inside GDB, median of the runs, without the log (it slows GDB down).",
                 "kpeek.py's first command in a session also starts `kpeek rpc` and finds KASLR.", "",
                 "| command | wall | `m` packets |", "|---|---|---|"]

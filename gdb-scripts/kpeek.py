@@ -1,5 +1,7 @@
 # kpeek for GDB: `source gdb-scripts/kpeek.py`, then lx-ps, lx-threads,
-# lx-pahole, lx-info, or `kpeek ARGS...` for any kpeek command.
+# lx-dmesg, lx-lsmod, lx-cpus, lx-version, lx-cmdline, lx-pahole, lx-info,
+# `kpeek ARGS...` for any kpeek command, and the functions $lx_current()
+# and $lx_task_by_pid(PID) (also as $kpeek_current and $kpeek_task_by_pid).
 #
 # Thin by design: this script starts `kpeek rpc` once and speaks JSON lines
 # with it. kpeek does the work (DWARF, KASLR, walking the kernel's lists)
@@ -34,9 +36,13 @@ class _Kpeek:
         if chosen:
             return chosen
         progspace = gdb.current_progspace()
-        if progspace is None or not progspace.filename:
-            raise gdb.GdbError("kpeek: load the kernel's vmlinux first (gdb vmlinux, or file vmlinux)")
-        return progspace.filename
+        if progspace is not None and progspace.filename:
+            return progspace.filename
+        # Loaded with add-symbol-file (e.g. to keep .data..percpu at 0).
+        for objfile in gdb.objfiles():
+            if objfile.filename and os.path.isfile(objfile.filename):
+                return objfile.filename
+        raise gdb.GdbError("kpeek: load the kernel's vmlinux first (gdb vmlinux, or file vmlinux)")
 
     def _start(self):
         vmlinux = self._vmlinux()
@@ -252,6 +258,116 @@ _Alias(
     ["info"],
     """Summarise the kernel GDB is attached to: release, KASLR offset and how it was found, CPUs.""",
 )
+_Alias(
+    "lx-dmesg",
+    ["dmesg", "--style", "lx"],
+    """Print the kernel log like the kernel's own lx-dmesg, through kpeek.
+
+For dmesg's own format: kpeek dmesg [--raw] [--caller] [--format json].""",
+)
+_Alias(
+    "lx-lsmod",
+    ["lsmod", "--style", "lx"],
+    """List loaded modules like the kernel's own lx-lsmod (address, name, core size, references, users).
+
+For /proc/modules exactly: kpeek lsmod --style proc.""",
+)
+_Alias(
+    "lx-cpus",
+    ["cpus", "--style", "lx"],
+    """Show the possible, present, online and active CPUs like the kernel's own lx-cpus.
+
+For each CPU's current task, idle state and runqueue length: kpeek cpus.""",
+)
+
+
+def _info():
+    return json.loads(KPEEK.run(["info", "--format", "json"]))
+
+
+class _LxVersion(gdb.Command):
+    """Report the Linux version of the kernel (linux_banner), like cat /proc/version."""
+
+    def __init__(self):
+        super().__init__("lx-version", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        gdb.write(_info()["banner"] + "\n")
+
+
+class _LxCmdline(gdb.Command):
+    """Report the kernel command line (saved_command_line), like cat /proc/cmdline."""
+
+    def __init__(self):
+        super().__init__("lx-cmdline", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        cmdline = _info().get("cmdline")
+        if cmdline is None:
+            raise gdb.GdbError("kpeek: saved_command_line is unreadable")
+        gdb.write(cmdline + "\n")
+
+
+_LxVersion()
+_LxCmdline()
+
+
+def _task(address):
+    return gdb.parse_and_eval("*(struct task_struct *)%s" % address)
+
+
+class _Current(gdb.Function):
+    """Return the current task of a CPU (a struct task_struct), found by kpeek.
+
+$lx_current([CPU]): CPU defaults to the selected thread's (thread N is CPU N-1,
+as QEMU and kpeek serve number them)."""
+
+    def __init__(self, name):
+        super().__init__(name)
+
+    def invoke(self, cpu=-1):
+        cpu = int(cpu)
+        if cpu < 0:
+            thread = gdb.selected_thread()
+            if thread is None:
+                raise gdb.GdbError("kpeek: no thread selected")
+            cpu = thread.num - 1
+        cpus = json.loads(KPEEK.run(["cpus", "--format", "json"]))
+        for c in cpus["cpus"]:
+            if c["cpu"] == cpu and c.get("task"):
+                return _task(c["task"])
+        raise gdb.GdbError("kpeek: no current task for CPU %d" % cpu)
+
+
+class _TaskByPid(gdb.Function):
+    """Return the task (a struct task_struct) with the given PID, found by kpeek.
+
+$lx_task_by_pid(PID)"""
+
+    def __init__(self, name):
+        super().__init__(name)
+
+    def invoke(self, pid):
+        pid = int(pid)
+        tasks = json.loads(KPEEK.run(["ps", "--threads", "--format", "json", "-p", str(pid)]))["tasks"]
+        for t in tasks:
+            if t["pid"] == pid:
+                return _task(t["task"])
+        raise gdb.GdbError("No task of PID " + str(pid))
+
+
+def _registered(name):
+    """Whether a convenience function $name exists (e.g. from the kernel's own scripts)."""
+    try:
+        return gdb.parse_and_eval("$" + name).type.code == gdb.TYPE_CODE_INTERNAL_FUNCTION
+    except gdb.error:
+        return False
+
+
+for _name, _cls in (("current", _Current), ("task_by_pid", _TaskByPid)):
+    _cls("kpeek_" + _name)
+    if not _registered("lx_" + _name):
+        _cls("lx_" + _name)
 
 # Start the helper now if GDB already has the vmlinux.
 KPEEK.prepare()

@@ -197,6 +197,53 @@ enum BtStyle {
     Proc,
 }
 
+/// `kpeek dmesg` options.
+#[derive(Args, Debug)]
+struct DmesgArgs {
+    #[command(flatten)]
+    target: Target,
+    /// `<prio>` before each line (facility * 8 + level), like `dmesg -r`.
+    #[arg(short, long)]
+    raw: bool,
+    /// The caller id after the timestamp (`[  T123]` a task, `[   C1]` a CPU),
+    /// as kernels built with CONFIG_PRINTK_CALLER print it.
+    #[arg(long)]
+    caller: bool,
+    /// `kpeek` (like dmesg) or `lx` (exactly the kernel's lx-dmesg).
+    #[arg(long, value_enum, default_value_t = PsStyle::Kpeek)]
+    style: PsStyle,
+}
+
+/// `kpeek lsmod` options.
+#[derive(Args, Debug)]
+struct LsmodArgs {
+    #[command(flatten)]
+    target: Target,
+    /// `kpeek` (like lsmod), `proc` (exactly /proc/modules) or `lx` (the kernel's lx-lsmod).
+    #[arg(long, value_enum, default_value_t = LsmodStyle::Kpeek)]
+    style: LsmodStyle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LsmodStyle {
+    /// Like lsmod, with state, address and taints.
+    Kpeek,
+    /// Exactly /proc/modules.
+    Proc,
+    /// The kernel's own `lx-lsmod` output.
+    Lx,
+}
+
+/// `kpeek cpus` options.
+#[derive(Args, Debug)]
+struct CpusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// `kpeek` (a row per CPU) or `lx` (exactly the kernel's lx-cpus: the CPU masks).
+    #[arg(long, value_enum, default_value_t = PsStyle::Kpeek)]
+    style: PsStyle,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Tables for people.
@@ -207,8 +254,14 @@ enum Format {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Summarise a dump or live kernel: format, release, KASLR, CPUs.
+    /// Summarise a dump or live kernel: release, uptime, command line, panic, taint, memory, CPUs.
     Info(Target),
+    /// The kernel log (the printk ring buffer), like dmesg.
+    Dmesg(DmesgArgs),
+    /// Loaded modules, like lsmod or /proc/modules.
+    Lsmod(LsmodArgs),
+    /// Each CPU: online, current task, idle, runqueue length.
+    Cpus(CpusArgs),
     /// Hexdump kernel memory: the debugger's debugging tool.
     Read(ReadArgs),
     /// List processes (or every thread with --threads).
@@ -282,6 +335,9 @@ impl Command {
     fn run(self, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
         match self {
             Command::Info(target) => info(target, out, via),
+            Command::Dmesg(args) => dmesg(args, out, via),
+            Command::Lsmod(args) => lsmod(args, out, via),
+            Command::Cpus(args) => cpus(args, out, via),
             Command::Read(args) => read(args, out, via),
             Command::Ps(args) => ps(args, out, via),
             Command::Threads(target) => threads(target, out, via),
@@ -514,6 +570,84 @@ fn info(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> 
     match target.format {
         Format::Json => write_json(out, &info),
         Format::Human => kpeek::render::info::info(out, &info).map_err(stdout_error),
+    }
+}
+
+fn dmesg(args: DmesgArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    use kpeek::kernel::printk::Entry;
+    let prog = args.target.open(via)?;
+    let log = kpeek::kernel::printk::read_log(&prog)?;
+    match (args.target.format, args.style) {
+        (Format::Json, _) => write_json(
+            out,
+            &serde_json::json!({
+                "schema_version": 1,
+                "entries": &log.entries,
+                "warnings": &log.warnings,
+            }),
+        )?,
+        (Format::Human, PsStyle::Lx) => {
+            kpeek::render::dmesg::lx_dmesg(out, &log).map_err(stdout_error)?
+        }
+        (Format::Human, PsStyle::Kpeek) => {
+            let opts = kpeek::render::dmesg::DmesgOptions {
+                raw: args.raw,
+                caller: args.caller,
+            };
+            kpeek::render::dmesg::dmesg(out, &log, opts).map_err(stdout_error)?
+        }
+    }
+    // Gaps are marked in the listing; they make it partial too.
+    let mut warnings = log.warnings.clone();
+    for e in &log.entries {
+        if let Entry::Gap(g) = e {
+            warnings.push(kpeek::kernel::Warning {
+                code: "printk_gap",
+                message: format!("{} printk record(s) lost: {}", g.records, g.reason),
+                address: None,
+            });
+        }
+    }
+    finish(&warnings)
+}
+
+fn lsmod(args: LsmodArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    let prog = args.target.open(via)?;
+    let list = kpeek::kernel::modules::for_each_module(&prog)?;
+    let mods = &list.modules;
+    match (args.target.format, args.style) {
+        (Format::Json, _) => write_json(
+            out,
+            &serde_json::json!({
+                "schema_version": 1,
+                "modules": mods,
+                "warnings": &list.warnings,
+            }),
+        )?,
+        (Format::Human, LsmodStyle::Kpeek) => {
+            kpeek::render::lsmod::lsmod(out, mods).map_err(stdout_error)?
+        }
+        (Format::Human, LsmodStyle::Proc) => {
+            kpeek::render::lsmod::proc_modules(out, mods).map_err(stdout_error)?
+        }
+        (Format::Human, LsmodStyle::Lx) => {
+            kpeek::render::lsmod::lx_lsmod(out, mods).map_err(stdout_error)?
+        }
+    }
+    finish(&list.warnings)
+}
+
+fn cpus(args: CpusArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    let prog = args.target.open(via)?;
+    let cpus = kpeek::kernel::cpus::cpus(&prog)?;
+    match (args.target.format, args.style) {
+        (Format::Json, _) => write_json(out, &cpus),
+        (Format::Human, PsStyle::Lx) => {
+            kpeek::render::cpus::lx_cpus(out, &cpus).map_err(stdout_error)
+        }
+        (Format::Human, PsStyle::Kpeek) => {
+            kpeek::render::cpus::table(out, &cpus).map_err(stdout_error)
+        }
     }
 }
 

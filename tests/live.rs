@@ -245,6 +245,31 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             fixture.name
         );
 
+        // The log and the modules, through QEMU's gdbstub: the guest's own
+        // syslog is the beginning of kpeek's; /proc/modules exactly.
+        let truth = guest.truth();
+        let out = kpeek(
+            &["dmesg", "--raw", "--caller", "--qemu", &qemu],
+            &fixture.vmlinux(),
+        );
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: dmesg", fixture.name);
+        let theirs: Vec<&str> = truth.dmesg.lines().collect();
+        let ours: Vec<&str> = log.lines().take(theirs.len()).collect();
+        assert!(theirs.len() > 150, "{}", fixture.name);
+        assert_eq!(ours, theirs, "{}: dmesg --qemu", fixture.name);
+        let out = kpeek(
+            &["lsmod", "--style", "proc", "--qemu", &qemu],
+            &fixture.vmlinux(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            truth.files["/proc/modules"],
+            "{}: lsmod --qemu",
+            fixture.name
+        );
+        assert!(guest.running(), "{}: left stopped", fixture.name);
+
         // A vmlinux from the other kernel is refused, and the guest still runs.
         let other = Fixture::all()
             .into_iter()
@@ -428,6 +453,17 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
 
 #[test]
 fn kpeek_py_lx_ps_prints_exactly_what_the_kernels_own_lx_ps_prints() {
+    // lx-ps, then the other commands both have; one boot of each kernel.
+    let commands = [
+        "lx-ps",
+        "lx-dmesg",
+        "lx-lsmod",
+        "lx-version",
+        "lx-cmdline",
+        "lx-cpus",
+        "p $lx_current(0).pid",
+        "p $lx_task_by_pid(1).comm",
+    ];
     for fixture in Fixture::all() {
         let guest = Guest::boot(&fixture, "nokaslr");
         let kernel_scripts = format!(
@@ -435,32 +471,64 @@ fn kpeek_py_lx_ps_prints_exactly_what_the_kernels_own_lx_ps_prints() {
             fixture.kernel_file("gdb/vmlinux-gdb.py").display()
         );
         let ours = format!("source {}", script());
-        // One session, one stopped guest: the kernel's lx-ps, then kpeek's.
-        let out = gdb(
-            &fixture,
-            guest.port,
-            &[
-                &kernel_scripts,
-                "echo @@KERNEL\\n",
-                "lx-ps",
-                &ours,
-                "echo @@KPEEK\\n",
-                "lx-ps",
-                "echo @@END\\n",
-            ],
-        );
-        let (theirs, mine) = (
-            between(&out, "@@KERNEL\n", "@@KPEEK"),
-            between(&out, "@@KPEEK\n", "@@END"),
-        );
+        // One session, one stopped guest: the kernel's commands, then kpeek's
+        // (whose functions are $kpeek_* while the kernel's are registered).
+        let mut script = vec![kernel_scripts];
+        for (i, c) in commands.iter().enumerate() {
+            script.push(format!("echo @@KERNEL{i}\\n"));
+            script.push((*c).to_owned());
+        }
+        script.push(ours);
+        for (i, c) in commands.iter().enumerate() {
+            script.push(format!("echo @@KPEEK{i}\\n"));
+            script.push(c.replace("$lx_", "$kpeek_"));
+        }
+        script.push("echo @@END\\n".to_owned());
+        let script: Vec<&str> = script.iter().map(String::as_str).collect();
+        let out = gdb(&fixture, guest.port, &script);
+        for (i, cmd) in commands.iter().enumerate() {
+            let next_kernel = if i + 1 < commands.len() {
+                format!("@@KERNEL{}", i + 1)
+            } else {
+                "@@KPEEK0".to_owned()
+            };
+            let next_kpeek = if i + 1 < commands.len() {
+                format!("@@KPEEK{}", i + 1)
+            } else {
+                "@@END".to_owned()
+            };
+            let theirs = between(&out, &format!("@@KERNEL{i}\n"), &next_kernel);
+            let mine = between(&out, &format!("@@KPEEK{i}\n"), &next_kpeek);
+            // `print` numbers its results: compare what follows ` = `.
+            let value = |s: &str| match s.strip_prefix('$') {
+                Some(p) => p
+                    .split_once(" = ")
+                    .map_or(s.to_owned(), |(_, v)| v.to_owned()),
+                None => s.to_owned(),
+            };
+            assert!(
+                !theirs.trim().is_empty(),
+                "{}: the kernel's {cmd} printed nothing:\n{out}",
+                fixture.name
+            );
+            assert_eq!(
+                value(&mine),
+                value(&theirs),
+                "{}: kpeek.py {cmd} differs from the kernel's",
+                fixture.name
+            );
+        }
+        let lx_ps = between(&out, "@@KERNEL0\n", "@@KERNEL1");
         assert!(
-            theirs.lines().count() > 300,
-            "{}: the kernel's lx-ps printed {theirs:?}",
+            lx_ps.lines().count() > 300,
+            "{}: the kernel's lx-ps printed {lx_ps:?}",
             fixture.name
         );
-        assert_eq!(
-            mine, theirs,
-            "{}: kpeek.py lx-ps differs from the kernel's",
+        let dmesg = between(&out, "@@KERNEL1\n", "@@KERNEL2");
+        assert!(dmesg.lines().count() > 150, "{}: lx-dmesg", fixture.name);
+        assert!(
+            between(&out, "@@KERNEL2\n", "@@KERNEL3").contains("kpeek_fixture"),
+            "{}: lx-lsmod",
             fixture.name
         );
     }

@@ -592,3 +592,91 @@ fn parsers_of_gdb_output() {
         ["__do_sys_pause", "do_syscall_64"]
     );
 }
+
+/// Between `@@NAME\n` and the next `@@`.
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let start = out
+        .find(&format!("@@{name}\n"))
+        .unwrap_or_else(|| panic!("no @@{name} in:\n{out}"))
+        + name.len()
+        + 3;
+    let end = out[start..].find("@@").map_or(out.len(), |e| start + e);
+    &out[start..end]
+}
+
+/// kpeek.py's lx-dmesg, lx-lsmod, lx-version, lx-cmdline, lx-cpus and
+/// $lx_current/$lx_task_by_pid print what the kernel's own scripts print,
+/// in one GDB session on a served kdump of each kernel.
+#[test]
+fn kpeek_py_lx_commands_equal_the_kernels_own() {
+    for fixture in ["linux-6.1", "linux-6.12"] {
+        let (fx, vmlinux, core) = dump(fixture, "kdump", "vmcore.kdump");
+        let server = Server::start(&vmlinux, &core);
+        let kpeek_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-scripts/kpeek.py");
+        let commands = [
+            "lx-dmesg",
+            "lx-lsmod",
+            "lx-version",
+            "lx-cmdline",
+            "lx-cpus",
+            "p $lx_current(1).comm",
+            "p $lx_task_by_pid(1).comm",
+        ];
+        let mut script = vec![
+            // Per-CPU variables (for the kernel's $lx_current) need
+            // .data..percpu left at 0: the line kpeek serve prints.
+            format!(
+                "add-symbol-file {} -o {:#x} -s .data..percpu 0",
+                vmlinux.display(),
+                fx.boot("kdump").kaslr_offset()
+            ),
+            format!("target remote {}", server.addr()),
+            format!("source {}", fx.kernel_file("gdb/vmlinux-gdb.py").display()),
+        ];
+        for (i, c) in commands.iter().enumerate() {
+            script.push(format!("echo @@K{i}\\n"));
+            script.push((*c).to_owned());
+        }
+        script.push(format!("source {}", kpeek_py.display()));
+        for (i, c) in commands.iter().enumerate() {
+            script.push(format!("echo @@P{i}\\n"));
+            // The kernel's functions stay registered; kpeek's are $kpeek_*.
+            script.push(c.replace("$lx_", "$kpeek_"));
+        }
+        script.push("echo @@END\\n".to_owned());
+        let mut c = Command::new(gdb_path());
+        c.env("KPEEK", env!("CARGO_BIN_EXE_kpeek")).args([
+            "-nx",
+            "-batch",
+            "-ex",
+            "set pagination off",
+        ]);
+        for s in &script {
+            c.arg("-ex").arg(s);
+        }
+        let (_, out, err) = run(&mut c);
+        let out = format!("{out}{err}");
+        for (i, cmd) in commands.iter().enumerate() {
+            let theirs = section(&out, &format!("K{i}"));
+            let mine = section(&out, &format!("P{i}"));
+            // `print` numbers its results: compare what follows ` = `.
+            let strip = |s: &str| match s.strip_prefix('$') {
+                Some(p) => p
+                    .split_once(" = ")
+                    .map_or(s.to_owned(), |(_, v)| v.to_owned()),
+                None => s.to_owned(),
+            };
+            assert_eq!(strip(mine), strip(theirs), "{fixture}: {cmd}:\n{out}");
+            assert!(
+                !theirs.trim().is_empty() && !theirs.contains("Python Exception"),
+                "{fixture}: the kernel's {cmd} printed {theirs:?}"
+            );
+        }
+        assert!(
+            section(&out, "K0").lines().count() > 150,
+            "{fixture}: lx-dmesg"
+        );
+        assert!(section(&out, "K1").contains("kpeek_fixture"), "{fixture}");
+        assert!(section(&out, "K6").contains("\"init\""), "{fixture}");
+    }
+}

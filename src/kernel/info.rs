@@ -67,6 +67,25 @@ pub struct Info {
     pub crash_time: Option<i64>,
     /// The CPU that panicked (`panic_cpu`), for a kernel that crashed.
     pub panic_cpu: Option<u32>,
+    /// The task that called `panic()`: pid and comm.
+    pub panic_task: Option<(i32, String)>,
+    /// The panic message (`Kernel panic - not syncing: ...` in the log).
+    pub panic_message: Option<String>,
+    /// Time since boot at the dump, in nanoseconds (the timekeeper's
+    /// monotonic clock plus time spent suspended, as `/proc/uptime`).
+    pub uptime_ns: Option<u64>,
+    /// The kernel command line (`saved_command_line`).
+    pub cmdline: Option<String>,
+    /// `tainted_mask`.
+    pub taint_mask: Option<u64>,
+    /// Its letters (`O`: an out-of-tree module was loaded, ...).
+    pub taint: Option<String>,
+    /// The load averages as `/proc/loadavg` prints them.
+    pub load_average: Option<[String; 3]>,
+    /// `MemTotal` in KiB (`totalram_pages`).
+    pub mem_total_kb: Option<u64>,
+    /// `MemFree` in KiB (`NR_FREE_PAGES`).
+    pub mem_free_kb: Option<u64>,
     /// CPUs with their registers from the dump.
     pub cpus: Vec<CpuInfo>,
 }
@@ -128,6 +147,13 @@ impl Info {
                 registers: pr.regs,
             });
         }
+        let panic_task = panic_cpu.and_then(|c| currents.get(c as usize).cloned().flatten());
+        let panic_message = panic_cpu.and_then(|_| panic_message(prog));
+        let taint_mask = prog
+            .symbol("tainted_mask")
+            .and_then(|a| prog.read_u64(a))
+            .ok();
+        let letters = super::modules::taint_letters(prog);
         Info {
             schema_version: 1,
             dump: prog
@@ -150,9 +176,117 @@ impl Info {
             incomplete,
             crash_time,
             panic_cpu,
+            panic_task,
+            panic_message,
+            uptime_ns: uptime_ns(prog),
+            cmdline: prog
+                .symbol("saved_command_line")
+                .and_then(|a| prog.read_u64(a))
+                .and_then(|p| read_cstr(prog, VirtAddr(p), 4096))
+                .ok(),
+            taint_mask,
+            taint: taint_mask.map(|m| super::modules::taint_string(&letters, m, false)),
+            load_average: load_average(prog),
+            mem_total_kb: prog
+                .symbol("_totalram_pages")
+                .and_then(|a| prog.read_u64(a))
+                .ok()
+                .map(|pages| pages * 4),
+            mem_free_kb: mem_free_kb(prog),
             cpus,
         }
     }
+}
+
+/// A NUL-terminated string of at most `max` bytes.
+pub fn read_cstr(prog: &Program, addr: VirtAddr, max: usize) -> crate::Result<String> {
+    let mut out = Vec::new();
+    let mut at = addr.0;
+    while out.len() < max {
+        // Up to the end of the page: the next one may not be mapped.
+        let chunk = (((at | 0xfff) + 1 - at) as usize).min(max - out.len());
+        let bytes = prog.read_vec(VirtAddr(at), chunk)?;
+        if let Some(n) = bytes.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&bytes[..n]);
+            break;
+        }
+        out.extend_from_slice(&bytes);
+        at += chunk as u64;
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The message of the last `Kernel panic - not syncing:` in the log.
+fn panic_message(prog: &Program) -> Option<String> {
+    const PREFIX: &str = "Kernel panic - not syncing: ";
+    let log = super::printk::read_log(prog).ok()?;
+    log.records()
+        .filter_map(|r| {
+            r.text
+                .find(PREFIX)
+                .map(|i| r.text[i + PREFIX.len()..].trim_end().to_owned())
+        })
+        .last()
+}
+
+/// `ktime_get_boottime()` as the timekeeper last updated it:
+/// `tkr_mono.base + offs_boot`. `tk_core` is an anonymous struct whose
+/// last member is the `struct timekeeper`.
+fn uptime_ns(prog: &Program) -> Option<u64> {
+    let d = &prog.debug;
+    let (base, boot) = if d.symbol("tk_core").is_some() {
+        let tk_size = d.type_size("timekeeper").ok()?;
+        let sym = d.symbol("tk_core")?;
+        let tk = prog.symbol("tk_core").ok()?.0 + sym.size.checked_sub(tk_size)?;
+        (tk, tk)
+    } else {
+        return None;
+    };
+    // tkr_mono.base holds whole seconds (plus wall_to_monotonic's
+    // nanoseconds); the rest is xtime_nsec, shifted.
+    let field = |path: &str| d.member("timekeeper", path).ok().map(|m| m.offset);
+    let mono = prog
+        .read_u64(VirtAddr(base + field("tkr_mono.base")?))
+        .ok()?;
+    let xtime_nsec = prog
+        .read_u64(VirtAddr(base + field("tkr_mono.xtime_nsec")?))
+        .ok()?;
+    let shift = prog
+        .read_u32(VirtAddr(base + field("tkr_mono.shift")?))
+        .ok()?;
+    let mono = mono.wrapping_add(xtime_nsec.checked_shr(shift).unwrap_or(0));
+    let offs = prog
+        .read_u64(VirtAddr(
+            boot + d.member("timekeeper", "offs_boot").ok()?.offset,
+        ))
+        .ok()?;
+    Some(mono.wrapping_add(offs)).filter(|&t| (t as i64) > 0)
+}
+
+/// `avenrun[]` as `/proc/loadavg` prints it (`%lu.%02lu`, rounded).
+fn load_average(prog: &Program) -> Option<[String; 3]> {
+    const FSHIFT: u64 = 11;
+    const FIXED_1: u64 = 1 << FSHIFT;
+    let a = prog.symbol("avenrun").ok()?;
+    let raw = prog.read_vec(a, 24).ok()?;
+    let f = |i: usize| {
+        let x =
+            u64::from_le_bytes(raw[8 * i..8 * i + 8].try_into().unwrap_or([0; 8])) + FIXED_1 / 200;
+        format!(
+            "{}.{:02}",
+            x >> FSHIFT,
+            ((x & (FIXED_1 - 1)) * 100) >> FSHIFT
+        )
+    };
+    Some([f(0), f(1), f(2)])
+}
+
+/// `global_zone_page_state(NR_FREE_PAGES)` in KiB.
+fn mem_free_kb(prog: &Program) -> Option<u64> {
+    let i = prog.debug.enumerator("NR_FREE_PAGES")?;
+    let a = prog.symbol("vm_zone_stat").ok()?;
+    let v = prog.read_u64(VirtAddr(a.0 + 8 * i as u64)).ok()? as i64;
+    Some(v.max(0) as u64 * 4)
 }
 
 /// `phys_base` may be "negative": show it as the kernel's signed value.

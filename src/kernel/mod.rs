@@ -1,8 +1,11 @@
 //! The kernel model: a [`program::Program`] (memory + debug info + KASLR)
-//! and what lives in it: tasks, lists, CPUs.
+//! and what lives in it: tasks, lists, CPUs, the log, modules.
 
+pub mod cpus;
 pub mod info;
+pub mod modules;
 pub mod orc;
+pub mod printk;
 pub mod program;
 pub mod stack;
 pub mod switch;

@@ -49,6 +49,44 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
     if let Some(c) = i.panic_cpu {
         row(out, "panic cpu", &c)?;
     }
+    if let Some((pid, comm)) = &i.panic_task {
+        row(out, "panic task", &format!("pid {pid} {comm}"))?;
+    }
+    if let Some(m) = &i.panic_message {
+        row(out, "panic", m)?;
+    }
+    if let Some(ns) = i.uptime_ns {
+        row(
+            out,
+            "uptime",
+            &format!(
+                "{}.{:02} s ({})",
+                ns / 1_000_000_000,
+                ns % 1_000_000_000 / 10_000_000,
+                hms(ns / 1_000_000_000)
+            ),
+        )?;
+    }
+    if let Some(c) = &i.cmdline {
+        row(out, "command line", c)?;
+    }
+    if let (Some(mask), Some(letters)) = (i.taint_mask, &i.taint) {
+        let t = if mask == 0 {
+            "not tainted".to_owned()
+        } else {
+            format!("{letters} ({mask:#x})")
+        };
+        row(out, "tainted", &t)?;
+    }
+    if let Some([a, b, c]) = &i.load_average {
+        row(out, "load average", &format!("{a} {b} {c}"))?;
+    }
+    if let Some(t) = i.mem_total_kb {
+        let free = i
+            .mem_free_kb
+            .map_or(String::new(), |f| format!(", {f} kB free"));
+        row(out, "memory", &format!("{t} kB{free}"))?;
+    }
     writeln!(out, "{:>16}:", "cpus")?;
     for c in &i.cpus {
         let pc = c.pc_symbol.clone().unwrap_or_else(|| {
@@ -70,6 +108,16 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `1 day, 02:03:04`, or `02:03:04`.
+fn hms(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match d {
+        0 => format!("{h:02}:{m:02}:{s:02}"),
+        1 => format!("1 day, {h:02}:{m:02}:{s:02}"),
+        _ => format!("{d} days, {h:02}:{m:02}:{s:02}"),
+    }
 }
 
 /// A classic hexdump: address, 16 bytes in hex, the printable ones as text.

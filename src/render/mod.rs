@@ -4,6 +4,9 @@
 //! never print on their own.
 
 pub mod bt;
+pub mod cpus;
+pub mod dmesg;
 pub mod info;
+pub mod lsmod;
 pub mod pahole;
 pub mod ps;
