@@ -174,11 +174,15 @@ enum Command {
     Ps(PsArgs),
     /// List every thread like the kernel books' `thrd_showall`.
     Threads(Target),
-    /// Show struct layouts from the vmlinux DWARF, like `pahole -C`.
+    /// Show struct layouts from the vmlinux DWARF (or BTF), like `pahole -C`.
     Pahole {
         /// The kernel image with debug info (vmlinux).
-        #[arg(long, value_name = "FILE")]
-        vmlinux: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "btf")]
+        vmlinux: Option<PathBuf>,
+        /// Read the types from BTF instead: a vmlinux with a .BTF section,
+        /// or a raw BTF file like /sys/kernel/btf/vmlinux (like `pahole -F btf`).
+        #[arg(long, value_name = "FILE", conflicts_with = "vmlinux")]
+        btf: Option<PathBuf>,
         /// Struct, union, typedef or enum names, comma-separated (like pahole's -C).
         #[arg(
             short = 'C',
@@ -238,6 +242,7 @@ impl Command {
             Command::Threads(target) => return threads(target, out, via),
             Command::Pahole {
                 vmlinux,
+                btf,
                 class_name,
                 names,
                 all,
@@ -253,10 +258,18 @@ impl Command {
                     cacheline_size,
                 };
                 let json = format == Format::Json;
+                use kpeek::render::pahole::TypeFile;
+                let file = match (&btf, &vmlinux) {
+                    (Some(b), _) => TypeFile::Btf(b),
+                    (None, Some(v)) => TypeFile::Dwarf(v),
+                    (None, None) => {
+                        return Err(kpeek::Error::Usage("--vmlinux or --btf is required".into()))
+                    }
+                };
                 if all {
-                    return kpeek::render::pahole::run_all(&vmlinux, &opts, json, out);
+                    return kpeek::render::pahole::run_all_from(file, &opts, json, out);
                 }
-                return kpeek::render::pahole::run(&vmlinux, &names, &opts, json, out);
+                return kpeek::render::pahole::run_from(file, &names, &opts, json, out);
             }
             Command::Bt(_) => ("bt", "issue 7"),
             Command::Serve(args) => return serve(args),
