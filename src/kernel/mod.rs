@@ -2,6 +2,7 @@
 //! and what lives in it: tasks, lists, CPUs.
 
 pub mod info;
+pub mod kallsyms;
 pub mod program;
 pub mod switch;
 pub mod task;
