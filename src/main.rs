@@ -104,12 +104,17 @@ impl Target {
                 &options,
             );
         }
-        let (Some(vmlinux), Some(core)) = (&self.vmlinux, &self.core) else {
-            return Err(Error::Usage(
-                "give --vmlinux VMLINUX and --core DUMP (or --qemu HOST:PORT)".into(),
-            ));
+        let prog = match (&self.vmlinux, &self.core) {
+            (Some(vmlinux), Some(core)) => kpeek::kernel::Program::open(vmlinux, core, &options)?,
+            // No vmlinux: the dump's own kallsyms and BTF.
+            (None, Some(core)) => kpeek::kernel::Program::open_without_vmlinux(core, &options)?,
+            _ => {
+                return Err(Error::Usage(
+                    "give --core DUMP (and --vmlinux VMLINUX if you have it), or --qemu HOST:PORT"
+                        .into(),
+                ))
+            }
         };
-        let prog = kpeek::kernel::Program::open(vmlinux, core, &options)?;
         for notice in &prog.notices {
             eprintln!("kpeek: warning: {notice}");
         }

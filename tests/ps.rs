@@ -25,11 +25,20 @@ fn check(
     path: &std::path::Path,
     options: &OpenOptions,
 ) -> usize {
-    let boot = fixture.boot(boot_name);
-    let truth = boot.truth();
     let prog = Program::open(&fixture.vmlinux(), path, options)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let list = for_each_task(&prog).expect("walk");
+    check_program(fixture, boot_name, path, &prog)
+}
+
+fn check_program(
+    fixture: &Fixture,
+    boot_name: &str,
+    path: &std::path::Path,
+    prog: &Program,
+) -> usize {
+    let boot = fixture.boot(boot_name);
+    let truth = boot.truth();
+    let list = for_each_task(prog).expect("walk");
     let what = format!(
         "{}/{boot_name}/{}",
         fixture.name,
@@ -113,6 +122,38 @@ fn every_dump_lists_exactly_the_guests_tasks() {
         }
     }
     assert!(checked > 12 * 340, "{checked} tasks checked");
+}
+
+/// No vmlinux at all: the dump's own kallsyms and BTF (every dump with
+/// VMCOREINFO), against the same truth.
+#[test]
+fn every_vmcoreinfo_dump_without_a_vmlinux() {
+    let mut dumps = 0;
+    for fixture in Fixture::all() {
+        for boot in fixture.boot_names() {
+            for (path, _) in fixture.boot(&boot).dumps() {
+                let has_vmcoreinfo = kpeek::dump::Dump::open(&path)
+                    .expect("opens")
+                    .vmcoreinfo()
+                    .is_some();
+                let prog = Program::open_without_vmlinux(&path, &OpenOptions::default());
+                if !has_vmcoreinfo {
+                    let err = prog.err().expect("no VMCOREINFO, no vmlinux: an error");
+                    assert!(err.to_string().contains("--vmlinux"), "{err}");
+                    continue;
+                }
+                let prog = prog.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_eq!(prog.debug.type_source(), kpeek::dwarf::TypeSource::Btf);
+                assert_eq!(
+                    prog.debug.symbol_source(),
+                    kpeek::dwarf::SymbolSource::Kallsyms
+                );
+                check_program(&fixture, &boot, &path, &prog);
+                dumps += 1;
+            }
+        }
+    }
+    assert_eq!(dumps, 10, "2 kernels x 5 dumps with VMCOREINFO");
 }
 
 #[test]

@@ -84,6 +84,18 @@ pub struct DebugInfo {
     pub(crate) btf: Option<btf::Btf>,
 }
 
+/// Where a [`DebugInfo`]'s symbols come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SymbolSource {
+    /// The vmlinux's ELF `.symtab`.
+    Elf,
+    /// The kernel's compressed kallsyms tables, read from its memory.
+    Kallsyms,
+    /// None (a raw BTF file).
+    None,
+}
+
 /// Where a [`DebugInfo`]'s types come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +234,30 @@ impl DebugInfo {
             type_cache: Mutex::new(HashMap::new()),
             btf: Some(btf),
         })
+    }
+
+    /// Where symbol lookups are answered from.
+    pub fn symbol_source(&self) -> SymbolSource {
+        let table = self.symbol_table();
+        if table.from_kallsyms {
+            SymbolSource::Kallsyms
+        } else if table.len() == 0 {
+            SymbolSource::None
+        } else {
+            SymbolSource::Elf
+        }
+    }
+
+    /// Answers symbol lookups from the kernel's own kallsyms instead of the
+    /// ELF symbol table: (name, link-time address) in the kernel's order
+    /// (run-time address less the KASLR offset; zero-based per-CPU symbols
+    /// as they are). Only before the first symbol lookup: gives `false`
+    /// (and changes nothing) once the table is built.
+    pub fn use_kallsyms(&self, symbols: Vec<(String, LinkAddr)>) -> bool {
+        let list = symbols.into_iter().map(|(n, a)| (n, a.get())).collect();
+        self.symbols
+            .set(symbols::SymbolTable::from_kallsyms(list))
+            .is_ok()
     }
 
     /// Whether the types come from DWARF or from BTF.
