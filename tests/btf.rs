@@ -261,3 +261,26 @@ fn damaged_btf_is_a_clear_error() {
     assert_eq!(err.code(), "bad_file", "{err}");
     std::fs::remove_file(&path).ok();
 }
+
+/// The running machine's own kernel BTF (`/sys/kernel/btf/vmlinux`, a raw
+/// blob of a distro-sized kernel, with `DECL_TAG`s and `ENUM64`s), every
+/// struct and union: identical to `pahole -F btf` on it. Skipped where the
+/// kernel exposes no BTF.
+#[test]
+fn the_running_kernels_btf_equals_pahole() {
+    let sys = Path::new("/sys/kernel/btf/vmlinux");
+    if !sys.exists() {
+        eprintln!("SKIPPED: this kernel has no /sys/kernel/btf/vmlinux");
+        return;
+    }
+    if !pahole_available() {
+        return;
+    }
+    let di = DebugInfo::open_btf(sys, btf::DEFAULT_CACHELINE).expect("opens the kernel's BTF");
+    let want = pahole_btf(sys, None);
+    let mut out = Vec::new();
+    render_pahole_all(&di, &PaholeOptions::default(), &mut out).expect("renders");
+    let got = String::from_utf8(out).expect("UTF-8");
+    eprintln!("/sys/kernel/btf/vmlinux: {} lines", want.lines().count());
+    assert!(got == want, "{}", first_difference(&want, &got));
+}

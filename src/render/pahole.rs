@@ -1105,8 +1105,15 @@ impl Printer<'_, '_> {
             last = Some(pos);
         }
         // DWARF carries alignment info, so pahole shows the padding a
-        // `__aligned__` attribute it cannot see must have caused.
-        if let (Some(l), true, 0) = (last, class.padding != 0, class.alignment) {
+        // `__aligned__` attribute it cannot see must have caused. BTF has
+        // none (pahole's `has_alignment_info` is false for it).
+        let has_alignment_info = self.di.type_source() == crate::dwarf::TypeSource::Dwarf;
+        if let (Some(l), true, 0, true) = (
+            last,
+            class.padding != 0,
+            class.alignment,
+            has_alignment_info,
+        ) {
             let size = self.di.size_of(l.ty)?;
             if size.is_power_of_two() && u64::from(class.padding) > 8 {
                 out.push_str(&format!("\n{ind}/* Force padding: */\n"));
