@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::types::{Aggregate, EnumType, FxHasher, Kind, Qualifier, RawMember, Type, TypeId};
 use crate::error::{Error, Result};
@@ -116,6 +116,8 @@ pub(crate) struct Btf {
     enumerators: OnceLock<HashMap<Box<str>, i64>>,
     natural: Mutex<HashMap<u32, u32>>,
     cacheline: u32,
+    /// Translated types, by id (ids are dense: a vector, not a map).
+    translated: Vec<OnceLock<Arc<Type>>>,
 }
 
 impl std::fmt::Debug for Btf {
@@ -220,11 +222,13 @@ impl Btf {
         if data.len() > u32::MAX as usize {
             return Err(bad("larger than 4 GiB".into()));
         }
+        let translated = (0..=offsets.len()).map(|_| OnceLock::new()).collect();
         let mut btf = Btf {
             origin,
             data,
             strs,
             offsets,
+            translated,
             names: HashMap::default(),
             enumerators: OnceLock::new(),
             natural: Mutex::new(HashMap::new()),
@@ -498,6 +502,19 @@ impl Btf {
         } else {
             alignment
         }
+    }
+
+    /// Type `id` in the model, translated once.
+    pub(crate) fn ty(&self, id: TypeId) -> Result<Arc<Type>> {
+        let slot = usize::try_from(id.0)
+            .ok()
+            .and_then(|i| self.translated.get(i))
+            .ok_or_else(|| self.bad(format!("no type {} (there are {})", id.0, self.len())))?;
+        if let Some(t) = slot.get() {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(self.to_type(id.0 as u32)?);
+        Ok(slot.get_or_init(|| t).clone())
     }
 
     /// Type `id` in the model [`Type`].

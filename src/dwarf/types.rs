@@ -665,6 +665,9 @@ impl DebugInfo {
 
     /// Decodes (once) the type DIE at `id`.
     pub(crate) fn ty(&self, id: TypeId) -> Result<Arc<Type>> {
+        if let Some(btf) = &self.btf {
+            return btf.ty(id);
+        }
         if let Ok(cache) = self.type_cache.lock() {
             if let Some(t) = cache.get(&id.0) {
                 return Ok(t.clone());
