@@ -449,14 +449,14 @@ impl Btf {
                 s => s,
             },
             KIND_STRUCT | KIND_UNION => {
-                if let Some(&a) = self
-                    .natural
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(&id).copied())
-                    .as_ref()
-                {
+                if let Some(a) = self.natural.lock().ok().and_then(|m| m.get(&id).copied()) {
                     return a;
+                }
+                // A struct that contains itself (only in a damaged blob)
+                // sees 1 for the inner copy: each struct is computed once,
+                // so a cycle cannot make this exponential.
+                if let Ok(mut m) = self.natural.lock() {
+                    m.insert(id, 1);
                 }
                 let mut best = 0;
                 for i in 0..t.vlen {
