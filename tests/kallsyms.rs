@@ -115,3 +115,38 @@ fn tables_found_through_the_vmlinux_without_vmcoreinfo() {
         );
     }
 }
+
+/// Neither VMCOREINFO nor the vmlinux's symbols: the tables are found by
+/// their shape in the kernel image, and decode like /proc/kallsyms (where
+/// VMCOREINFO names them, at the very addresses it names).
+#[test]
+fn tables_found_by_their_shape() {
+    for fixture in common::Fixture::all() {
+        for boot_name in ["qemu-plain", "kdump"] {
+            let boot = fixture.boot(boot_name);
+            let truth = boot.truth();
+            let (dump, _) = boot.dumps().into_iter().next().expect("a dump");
+            let prog =
+                Program::open(&fixture.vmlinux(), &dump, &OpenOptions::default()).expect("opens");
+            let text = truth.kallsyms("_text").expect("_text");
+            let read =
+                |addr: u64, buf: &mut [u8]| prog.space.read(kpeek::addr::VirtAddr(addr), buf);
+            let start = std::time::Instant::now();
+            let loc = Location::find(&read, text, 128 << 20).expect("found by shape");
+            eprintln!(
+                "{} {boot_name}: found in {:?}",
+                fixture.name,
+                start.elapsed()
+            );
+            if let Some(info) = prog.notes.vmcoreinfo.as_ref() {
+                assert_eq!(Some(loc), Location::from_vmcoreinfo(info));
+            }
+            let ks = decode(&prog, &loc);
+            compare(
+                &format!("{} {boot_name} by shape", fixture.name),
+                &ks,
+                &truth_symbols(&truth),
+            );
+        }
+    }
+}

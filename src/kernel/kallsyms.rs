@@ -105,6 +105,189 @@ impl Location {
     }
 }
 
+/// Whether 512 bytes look like `kallsyms_token_index`: 256 offsets from
+/// 0, each token at least one byte plus its NUL and no longer than any
+/// real token.
+fn looks_like_token_index(b: &[u8]) -> bool {
+    if b.len() < 512 || b[0] != 0 || b[1] != 0 {
+        return false;
+    }
+    let mut prev = 0u16;
+    for i in 1..256 {
+        let v = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
+        let d = v.wrapping_sub(prev);
+        if !(2..=64).contains(&d) {
+            return false;
+        }
+        prev = v;
+    }
+    true
+}
+
+fn align8(v: u64) -> u64 {
+    (v + 7) & !7
+}
+
+impl Location {
+    /// Finds the tables with neither VMCOREINFO nor a vmlinux, by their
+    /// shape, in the kernel image mapped at run-time `text` (`_text`) and
+    /// up to `len` bytes after it (pages that do not read count as zeros;
+    /// reading stops after 8 MiB that do not read at all):
+    ///
+    /// 1. `kallsyms_token_index` is 256 increasing 16-bit offsets from 0,
+    ///    each step a token's length plus its NUL;
+    /// 2. `kallsyms_token_table` ends just before it: the place where every
+    ///    offset is preceded by a NUL;
+    /// 3. `kallsyms_num_syms` is an 8-byte-aligned count followed, 8 bytes
+    ///    on, by names that decode with those tokens; searched backwards;
+    /// 4. `kallsyms_offsets`/`kallsyms_relative_base` are in one of the two
+    ///    layouts `scripts/kallsyms.c` has written (before `num_syms` up to
+    ///    Linux 6.1, after the token index since 6.2); the right one
+    ///    decodes `_text` at `text`.
+    ///
+    /// Every label is 8-byte aligned (`.balign 8`). Gives `None` if the
+    /// shape is not found.
+    pub fn find(read: &ReadFn<'_>, text: u64, len: u64) -> Option<Location> {
+        const CHUNK: u64 = 1 << 20;
+        // The image, as far as it reads.
+        let mut image = Vec::new();
+        let mut at = 0;
+        let mut missing = 0;
+        while at < len && missing < 8 {
+            let mut buf = vec![0u8; CHUNK.min(len - at) as usize];
+            if read(text + at, &mut buf).is_err() {
+                // Page by page: a dump leaves out zero and free pages
+                // (makedumpfile -d 31; the kernel frees the gap between
+                // text and rodata), which read as zeros here. Eight chunks
+                // in a row with no page at all are past the image.
+                let mut any = false;
+                for (i, page) in buf.chunks_mut(4096).enumerate() {
+                    if read(text + at + 4096 * i as u64, page).is_ok() {
+                        any = true;
+                    } else {
+                        page.fill(0);
+                    }
+                }
+                missing = if any { 0 } else { missing + 1 };
+            } else {
+                missing = 0;
+            }
+            image.extend_from_slice(&buf);
+            at += buf.len() as u64;
+        }
+        let u32_at = |o: usize| -> Option<u32> {
+            let b = image.get(o..o + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let mut o = 0usize;
+        while o + 512 <= image.len() {
+            if !looks_like_token_index(&image[o..o + 512]) {
+                o += 8;
+                continue;
+            }
+            let index: Vec<usize> = image[o..o + 512]
+                .chunks_exact(2)
+                .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
+                .collect();
+            // The token table: 8-aligned, ending before the index.
+            let table_min = index[255] + 2;
+            let table = (0..=8192usize / 8)
+                .map(|k| o.wrapping_sub(table_min + 8 * k) & !7)
+                .find(|&t| {
+                    t < o
+                        && t + table_min <= o
+                        && index[1..].iter().all(|&i| {
+                            image.get(t + i - 1) == Some(&0) && image.get(t + i) != Some(&0)
+                        })
+                        && image.get(t) != Some(&0)
+                });
+            let Some(t) = table else {
+                o += 8;
+                continue;
+            };
+            let tokens: Vec<&[u8]> = index
+                .iter()
+                .map(|&i| {
+                    let s = &image[t + i..];
+                    &s[..s.iter().position(|&b| b == 0).unwrap_or(0)]
+                })
+                .collect();
+            // num_syms and names, searched backwards from the token table.
+            let names_ok = |n: usize, names: usize| -> Option<usize> {
+                // Decodes every name; gives the stream's length.
+                let mut p = names;
+                for _ in 0..n {
+                    let mut l = usize::from(*image.get(p)?);
+                    p += 1;
+                    if l & 0x80 != 0 {
+                        l = (l & 0x7f) | usize::from(*image.get(p)?) << 7;
+                        p += 1;
+                    }
+                    if l == 0 {
+                        return None;
+                    }
+                    let first = *image.get(p)?;
+                    // `nm`'s letter, or `?` for a few assembler symbols.
+                    if !tokens[usize::from(first)].first()?.is_ascii_graphic() {
+                        return None;
+                    }
+                    p += l;
+                }
+                (p <= t).then_some(p - names)
+            };
+            let mut a = t & !7;
+            let lowest = t.saturating_sub(64 << 20);
+            let mut found = None;
+            while a >= lowest + 8 && found.is_none() {
+                a -= 8;
+                let Some(n) = u32_at(a) else { continue };
+                if !(1000..=MAX_SYMS).contains(&n) || u32_at(a + 4) != Some(0) {
+                    continue;
+                }
+                if names_ok(16.min(n as usize), a + 8).is_none() {
+                    continue;
+                }
+                if names_ok(n as usize, a + 8).is_some() {
+                    found = Some((a, n));
+                }
+            }
+            let Some((a, n)) = found else {
+                o += 8;
+                continue;
+            };
+            let abs = |off: usize| text + off as u64;
+            let n = u64::from(n);
+            let after_index = align8(abs(o) + 512);
+            let before_num = abs(a) - 8;
+            let layouts = [
+                // Since 6.2: offsets after the token index, then the base.
+                (after_index, align8(after_index + 4 * n)),
+                // Up to 6.1: offsets, the base, then num_syms.
+                ((before_num - 4 * n) & !7, before_num),
+            ];
+            for (offsets, relative_base) in layouts {
+                let loc = Location {
+                    num_syms: abs(a),
+                    names: abs(a) + 8,
+                    token_table: abs(t),
+                    token_index: abs(o),
+                    addresses: AddressTable::Relative {
+                        offsets,
+                        relative_base,
+                    },
+                };
+                if let Ok(ks) = Kallsyms::read(read, &loc) {
+                    if ks.lookup("_text").is_some_and(|s| s.addr == text) {
+                        return Some(loc);
+                    }
+                }
+            }
+            o += 8;
+        }
+        None
+    }
+}
+
 /// One symbol, as `/proc/kallsyms` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KSymbol {
