@@ -90,23 +90,44 @@ impl Program {
                 dump.path.display()
             ))
         };
+        let virtual_loads = match &dump.reader {
+            Reader::Elf(e) => e.virtual_loads().to_vec(),
+            Reader::Kdump(_) => Vec::new(),
+        };
+        let memory: Arc<dyn MemorySource> = dump.clone();
         let info = notes
             .vmcoreinfo
             .as_ref()
-            .filter(|_| !options.ignore_vmcoreinfo)
-            .ok_or_else(|| need("the dump's VMCOREINFO"))?;
-        let loc = Location::from_vmcoreinfo(info)
-            .ok_or_else(|| need("VMCOREINFO naming the kallsyms tables (Linux 6.0 or later)"))?;
-        let offset = options
-            .kaslr_offset
-            .or(info.kernel_offset())
-            .ok_or_else(|| need("KERNELOFFSET in VMCOREINFO"))?;
-        let phys_base = info
-            .number("phys_base")
-            .ok_or_else(|| need("NUMBER(phys_base) in VMCOREINFO"))? as u64;
+            .filter(|_| !options.ignore_vmcoreinfo);
+        // Where the kernel is: VMCOREINFO's KERNELOFFSET and phys_base, or
+        // (without it) the first kernel-image mapping in a CPU's page
+        // tables or the dump's kernel-text PT_LOAD, which is `_text`. The
+        // link-time `_text` is then taken to be x86_64's default.
+        let (offset, phys_base, loc) = match info {
+            Some(info) => {
+                let loc = Location::from_vmcoreinfo(info).ok_or_else(|| {
+                    need("VMCOREINFO naming the kallsyms tables (Linux 6.0 or later)")
+                })?;
+                let offset = options
+                    .kaslr_offset
+                    .or(info.kernel_offset())
+                    .ok_or_else(|| need("KERNELOFFSET in VMCOREINFO"))?;
+                let phys_base = info
+                    .number("phys_base")
+                    .ok_or_else(|| need("NUMBER(phys_base) in VMCOREINFO"))?
+                    as u64;
+                (offset, phys_base, Some(loc))
+            }
+            None => {
+                let (text, phys_base) = image_mapping(&*memory, &notes, &virtual_loads)
+                    .ok_or_else(|| {
+                        need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
+                    })?;
+                (text.wrapping_sub(DEFAULT_TEXT), phys_base, None)
+            }
+        };
         // The kernel image is mapped linearly at __START_KERNEL_map +
         // phys_base: enough to read kallsyms, which sit in .rodata.
-        let memory: Arc<dyn MemorySource> = dump.clone();
         let boot = KernelSpace::new(
             memory.clone(),
             KernelLayout {
@@ -124,6 +145,16 @@ impl Program {
             },
         );
         let read = |addr: u64, buf: &mut [u8]| boot.read(VirtAddr(addr), buf);
+        let loc = match loc {
+            Some(loc) => loc,
+            None => Location::find(&read, DEFAULT_TEXT.wrapping_add(offset), 256 << 20)
+                .ok_or_else(|| {
+                    Error::Kaslr(
+                        "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
+                            .into(),
+                    )
+                })?,
+        };
         let ks = Kallsyms::read(&read, &loc)?;
         // Link-time addresses, as a vmlinux would give them.
         let link = |addr: u64, kind: char| {
@@ -185,15 +216,11 @@ impl Program {
             page_offset_base: sym("page_offset_base").map(LinkAddr),
             vmalloc_base: sym("vmalloc_base").map(LinkAddr),
         };
-        let virtual_loads = match &dump.reader {
-            Reader::Elf(e) => e.virtual_loads().to_vec(),
-            Reader::Kdump(_) => Vec::new(),
-        };
         let clues = Clues {
             notes: &notes,
             virtual_loads: &virtual_loads,
             kaslr_override: options.kaslr_offset,
-            ignore_vmcoreinfo: false,
+            ignore_vmcoreinfo: options.ignore_vmcoreinfo,
             allow_mismatch: options.allow_mismatch,
         };
         let located = locate(&*memory, &facts, &clues)?;
@@ -419,6 +446,46 @@ impl Program {
 
 /// The largest BTF blob believed (a distro kernel's is about 6 MiB).
 const MAX_BTF: u64 = 256 << 20;
+
+/// x86_64's link-time `_text` (`__START_KERNEL_map` + the default
+/// `CONFIG_PHYSICAL_START` of 16 MiB).
+const DEFAULT_TEXT: u64 = 0xffff_ffff_8100_0000;
+
+/// The run-time `_text` and `phys_base` without VMCOREINFO or a vmlinux:
+/// the first mapping at or above `__START_KERNEL_map` in a CPU's page
+/// tables (what crash's `calc_kaslr_offset` does), else the lowest
+/// kernel-image `PT_LOAD` of an ELF dump.
+fn image_mapping(
+    phys: &dyn MemorySource,
+    notes: &Notes,
+    virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
+) -> Option<(u64, u64)> {
+    use crate::memory::x86_64::{page_walk, START_KERNEL_MAP};
+    const WINDOW: u64 = 1 << 30;
+    for cpu in &notes.qemu_cpus {
+        let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
+        for pgd in [
+            cpu.cr3 & 0x000f_ffff_ffff_f000,
+            cpu.cr3 & 0x000f_ffff_ffff_e000,
+        ] {
+            if pgd == 0 {
+                continue;
+            }
+            let mut va = START_KERNEL_MAP;
+            while va < START_KERNEL_MAP + WINDOW {
+                if let Ok(pa) = page_walk(phys, crate::addr::PhysAddr(pgd), levels, 0, va) {
+                    return Some((va, pa.0.wrapping_sub(va - START_KERNEL_MAP)));
+                }
+                va += 2 << 20;
+            }
+        }
+    }
+    virtual_loads
+        .iter()
+        .filter(|(va, _, _)| (START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&va.0))
+        .min_by_key(|(va, _, _)| va.0)
+        .map(|&(va, pa, _)| (va.0, pa.0.wrapping_sub(va.0 - START_KERNEL_MAP)))
+}
 
 /// What the vmlinux says about its own image: `_text`, `_end`, the banner
 /// and its bytes, the page-table and memory-layout variables.
