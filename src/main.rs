@@ -90,6 +90,9 @@ impl Target {
             return kpeek::kernel::Program::from_virtual(debug, gdb.clone(), pcs, &options);
         }
         if let Some(address) = &self.qemu {
+            // Without a vmlinux the kallsyms tables would have to be found
+            // by reading the whole kernel image through the gdbstub, which
+            // takes minutes: a live target needs the vmlinux.
             let Some(vmlinux) = &self.vmlinux else {
                 return Err(Error::Usage("give --vmlinux VMLINUX with --qemu".into()));
             };

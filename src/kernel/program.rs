@@ -80,21 +80,42 @@ impl Program {
 
     /// [`Program::open_without_vmlinux`] on an opened dump.
     pub fn from_dump_alone(dump: Arc<Dump>, options: &OpenOptions) -> Result<Program> {
-        use crate::kernel::kallsyms::{Kallsyms, Location};
-        use crate::memory::x86_64::{KernelLayout, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP};
-        let notes = dump.notes().clone();
-        let need = |what: &str| {
-            Error::Usage(format!(
-                "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs {what}; \
-                 give --vmlinux VMLINUX",
-                dump.path.display()
-            ))
-        };
         let virtual_loads = match &dump.reader {
             Reader::Elf(e) => e.virtual_loads().to_vec(),
             Reader::Kdump(_) => Vec::new(),
         };
         let memory: Arc<dyn MemorySource> = dump.clone();
+        let prog = Program::from_memory_alone(
+            memory,
+            dump.notes().clone(),
+            &virtual_loads,
+            &dump.path,
+            options,
+        )?;
+        Ok(prog.with_dump(dump))
+    }
+
+    /// [`Program::open_without_vmlinux`] over any physical memory: a dump,
+    /// or a live target whose `notes` carry its CPUs' CR3. `name` names the
+    /// target in messages. Without VMCOREINFO the kallsyms tables are found
+    /// by reading the kernel image (some 20 MiB): quick in a dump, minutes
+    /// through QEMU's gdbstub, so the CLI asks for a vmlinux there.
+    pub fn from_memory_alone(
+        memory: Arc<dyn MemorySource>,
+        notes: Notes,
+        virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
+        name: &Path,
+        options: &OpenOptions,
+    ) -> Result<Program> {
+        use crate::kernel::kallsyms::{Kallsyms, Location};
+        use crate::memory::x86_64::{KernelLayout, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP};
+        let need = |what: &str| {
+            Error::Usage(format!(
+                "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs {what}; \
+                 give --vmlinux VMLINUX",
+                name.display()
+            ))
+        };
         let info = notes
             .vmcoreinfo
             .as_ref()
@@ -119,8 +140,8 @@ impl Program {
                 (offset, phys_base, Some(loc))
             }
             None => {
-                let (text, phys_base) = image_mapping(&*memory, &notes, &virtual_loads)
-                    .ok_or_else(|| {
+                let (text, phys_base) =
+                    image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
                         need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
                     })?;
                 (text.wrapping_sub(DEFAULT_TEXT), phys_base, None)
@@ -177,7 +198,7 @@ impl Program {
             .filter(|&l| l > 0 && l <= MAX_BTF);
         let Some(len) = len else {
             return Err(Error::BadFile {
-                path: dump.path.clone(),
+                path: name.to_path_buf(),
                 what: format!(
                     "__start_BTF {:#x} .. __stop_BTF {:#x} is not a plausible BTF size",
                     start.addr, stop.addr
@@ -186,7 +207,7 @@ impl Program {
         };
         let mut btf = vec![0u8; len as usize];
         boot.read(VirtAddr(start.addr), &mut btf)?;
-        let origin = dump.path.join("__start_BTF");
+        let origin = name.join("__start_BTF");
         let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
         debug.use_kallsyms(
             ks.symbols()
@@ -218,15 +239,16 @@ impl Program {
         };
         let clues = Clues {
             notes: &notes,
-            virtual_loads: &virtual_loads,
+            virtual_loads,
             kaslr_override: options.kaslr_offset,
             ignore_vmcoreinfo: options.ignore_vmcoreinfo,
             allow_mismatch: options.allow_mismatch,
         };
         let located = locate(&*memory, &facts, &clues)?;
         let space = KernelSpace::new(memory.clone(), located.layout);
-        let prog = Program::located(debug, memory, notes, space, located, &facts);
-        Ok(prog.with_dump(dump))
+        Ok(Program::located(
+            debug, memory, notes, space, located, &facts,
+        ))
     }
 
     /// Records the dump and what is wrong with it as a whole.
