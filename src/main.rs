@@ -26,7 +26,8 @@ struct Cli {
 /// Where the kernel's memory comes from, and its debug info.
 #[derive(Args, Debug)]
 struct Target {
-    /// The kernel image with debug info (vmlinux).
+    /// The kernel image with debug info (vmlinux). Optional with --core:
+    /// without it kpeek uses the dump's own kallsyms and BTF.
     #[arg(long, value_name = "FILE")]
     vmlinux: Option<PathBuf>,
 
