@@ -153,6 +153,7 @@ impl Location {
         let mut image = Vec::new();
         let mut at = 0;
         let mut missing = 0;
+        let mut o = 0usize;
         while at < len && missing < 8 {
             let mut buf = vec![0u8; CHUNK.min(len - at) as usize];
             if read(text + at, &mut buf).is_err() {
@@ -174,115 +175,117 @@ impl Location {
             }
             image.extend_from_slice(&buf);
             at += buf.len() as u64;
+            // Scan what is new (the tables before a token index are
+            // already read: they come earlier in the image).
+            while o + 512 <= image.len() {
+                if looks_like_token_index(&image[o..o + 512]) {
+                    if let Some(loc) = Location::at_index(&image, o, text, read) {
+                        return Some(loc);
+                    }
+                }
+                o += 8;
+            }
         }
+        None
+    }
+
+    /// The tables around a token index candidate at `o` in `image` (the
+    /// kernel image from run-time `text`), if they are there.
+    fn at_index(image: &[u8], o: usize, text: u64, read: &ReadFn<'_>) -> Option<Location> {
         let u32_at = |o: usize| -> Option<u32> {
             let b = image.get(o..o + 4)?;
             Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
-        let mut o = 0usize;
-        while o + 512 <= image.len() {
-            if !looks_like_token_index(&image[o..o + 512]) {
-                o += 8;
-                continue;
-            }
-            let index: Vec<usize> = image[o..o + 512]
-                .chunks_exact(2)
-                .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
-                .collect();
-            // The token table: 8-aligned, ending before the index.
-            let table_min = index[255] + 2;
-            let table = (0..=8192usize / 8)
-                .map(|k| o.wrapping_sub(table_min + 8 * k) & !7)
-                .find(|&t| {
-                    t < o
-                        && t + table_min <= o
-                        && index[1..].iter().all(|&i| {
-                            image.get(t + i - 1) == Some(&0) && image.get(t + i) != Some(&0)
-                        })
-                        && image.get(t) != Some(&0)
-                });
-            let Some(t) = table else {
-                o += 8;
-                continue;
-            };
-            let tokens: Vec<&[u8]> = index
-                .iter()
-                .map(|&i| {
-                    let s = &image[t + i..];
-                    &s[..s.iter().position(|&b| b == 0).unwrap_or(0)]
-                })
-                .collect();
-            // num_syms and names, searched backwards from the token table.
-            let names_ok = |n: usize, names: usize| -> Option<usize> {
-                // Decodes every name; gives the stream's length.
-                let mut p = names;
-                for _ in 0..n {
-                    let mut l = usize::from(*image.get(p)?);
+        let index: Vec<usize> = image[o..o + 512]
+            .chunks_exact(2)
+            .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect();
+        // The token table: 8-aligned, ending before the index.
+        let table_min = index[255] + 2;
+        let table = (0..=8192usize / 8)
+            .map(|k| o.wrapping_sub(table_min + 8 * k) & !7)
+            .find(|&t| {
+                t < o
+                    && t + table_min <= o
+                    && index[1..]
+                        .iter()
+                        .all(|&i| image.get(t + i - 1) == Some(&0) && image.get(t + i) != Some(&0))
+                    && image.get(t) != Some(&0)
+            });
+        let t = table?;
+        let tokens: Vec<&[u8]> = index
+            .iter()
+            .map(|&i| {
+                let s = &image[t + i..];
+                &s[..s.iter().position(|&b| b == 0).unwrap_or(0)]
+            })
+            .collect();
+        // num_syms and names, searched backwards from the token table.
+        let names_ok = |n: usize, names: usize| -> Option<usize> {
+            // Decodes every name; gives the stream's length.
+            let mut p = names;
+            for _ in 0..n {
+                let mut l = usize::from(*image.get(p)?);
+                p += 1;
+                if l & 0x80 != 0 {
+                    l = (l & 0x7f) | usize::from(*image.get(p)?) << 7;
                     p += 1;
-                    if l & 0x80 != 0 {
-                        l = (l & 0x7f) | usize::from(*image.get(p)?) << 7;
-                        p += 1;
-                    }
-                    if l == 0 {
-                        return None;
-                    }
-                    let first = *image.get(p)?;
-                    // `nm`'s letter, or `?` for a few assembler symbols.
-                    if !tokens[usize::from(first)].first()?.is_ascii_graphic() {
-                        return None;
-                    }
-                    p += l;
                 }
-                (p <= t).then_some(p - names)
-            };
-            let mut a = t & !7;
-            let lowest = t.saturating_sub(64 << 20);
-            let mut found = None;
-            while a >= lowest + 8 && found.is_none() {
-                a -= 8;
-                let Some(n) = u32_at(a) else { continue };
-                if !(1000..=MAX_SYMS).contains(&n) || u32_at(a + 4) != Some(0) {
-                    continue;
+                if l == 0 {
+                    return None;
                 }
-                if names_ok(16.min(n as usize), a + 8).is_none() {
-                    continue;
+                let first = *image.get(p)?;
+                // `nm`'s letter, or `?` for a few assembler symbols.
+                if !tokens[usize::from(first)].first()?.is_ascii_graphic() {
+                    return None;
                 }
-                if names_ok(n as usize, a + 8).is_some() {
-                    found = Some((a, n));
-                }
+                p += l;
             }
-            let Some((a, n)) = found else {
-                o += 8;
+            (p <= t).then_some(p - names)
+        };
+        let mut a = t & !7;
+        let lowest = t.saturating_sub(64 << 20);
+        let mut found = None;
+        while a >= lowest + 8 && found.is_none() {
+            a -= 8;
+            let Some(n) = u32_at(a) else { continue };
+            if !(1000..=MAX_SYMS).contains(&n) || u32_at(a + 4) != Some(0) {
                 continue;
+            }
+            if names_ok(16.min(n as usize), a + 8).is_none() {
+                continue;
+            }
+            if names_ok(n as usize, a + 8).is_some() {
+                found = Some((a, n));
+            }
+        }
+        let (a, n) = found?;
+        let abs = |off: usize| text + off as u64;
+        let n = u64::from(n);
+        let after_index = align8(abs(o) + 512);
+        let before_num = abs(a) - 8;
+        let layouts = [
+            // Since 6.2: offsets after the token index, then the base.
+            (after_index, align8(after_index + 4 * n)),
+            // Up to 6.1: offsets, the base, then num_syms.
+            ((before_num - 4 * n) & !7, before_num),
+        ];
+        for (offsets, relative_base) in layouts {
+            let loc = Location {
+                num_syms: abs(a),
+                names: abs(a) + 8,
+                token_table: abs(t),
+                token_index: abs(o),
+                addresses: AddressTable::Relative {
+                    offsets,
+                    relative_base,
+                },
             };
-            let abs = |off: usize| text + off as u64;
-            let n = u64::from(n);
-            let after_index = align8(abs(o) + 512);
-            let before_num = abs(a) - 8;
-            let layouts = [
-                // Since 6.2: offsets after the token index, then the base.
-                (after_index, align8(after_index + 4 * n)),
-                // Up to 6.1: offsets, the base, then num_syms.
-                ((before_num - 4 * n) & !7, before_num),
-            ];
-            for (offsets, relative_base) in layouts {
-                let loc = Location {
-                    num_syms: abs(a),
-                    names: abs(a) + 8,
-                    token_table: abs(t),
-                    token_index: abs(o),
-                    addresses: AddressTable::Relative {
-                        offsets,
-                        relative_base,
-                    },
-                };
-                if let Ok(ks) = Kallsyms::read(read, &loc) {
-                    if ks.lookup("_text").is_some_and(|s| s.addr == text) {
-                        return Some(loc);
-                    }
+            if let Ok(ks) = Kallsyms::read(read, &loc) {
+                if ks.lookup("_text").is_some_and(|s| s.addr == text) {
+                    return Some(loc);
                 }
             }
-            o += 8;
         }
         None
     }
