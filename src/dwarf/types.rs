@@ -20,7 +20,8 @@ use gimli::{AttributeValue, DebugInfoOffset, Reader, UnitOffset};
 use super::{dwarf_err, DebugInfo, Dw, R};
 use crate::error::{Error, Result};
 
-/// A type: the `.debug_info` offset of its DIE.
+/// A type: the `.debug_info` offset of its DIE, or its BTF type id when
+/// the types come from BTF (see [`super::btf`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(pub u64);
 
