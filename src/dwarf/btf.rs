@@ -1,5 +1,5 @@
 //! Types from BTF, the kernel's compact type format, translated into the
-//! same [`Type`] model as DWARF, so that layouts, `pahole` output and every
+//! same `Type` model as DWARF, so that layouts, `pahole` output and every
 //! member lookup above the debug-info layer work unchanged on it.
 //!
 //! BTF comes as a raw blob (`/sys/kernel/btf/vmlinux`, or the bytes the
