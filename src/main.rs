@@ -26,7 +26,8 @@ struct Cli {
 /// Where the kernel's memory comes from, and its debug info.
 #[derive(Args, Debug)]
 struct Target {
-    /// The kernel image with debug info (vmlinux).
+    /// The kernel image with debug info (vmlinux). Optional with --core:
+    /// without it kpeek uses the dump's own kallsyms and BTF.
     #[arg(long, value_name = "FILE")]
     vmlinux: Option<PathBuf>,
 
@@ -99,6 +100,9 @@ impl Target {
             );
         }
         if let Some(address) = &self.qemu {
+            // Without a vmlinux the kallsyms tables would have to be found
+            // by reading the whole kernel image through the gdbstub, which
+            // takes minutes: a live target needs the vmlinux.
             let Some(vmlinux) = &self.vmlinux else {
                 return Err(Error::Usage("give --vmlinux VMLINUX with --qemu".into()));
             };
@@ -113,12 +117,17 @@ impl Target {
                 &options,
             );
         }
-        let (Some(vmlinux), Some(core)) = (&self.vmlinux, &self.core) else {
-            return Err(Error::Usage(
-                "give --vmlinux VMLINUX and --core DUMP (or --qemu HOST:PORT)".into(),
-            ));
+        let prog = match (&self.vmlinux, &self.core) {
+            (Some(vmlinux), Some(core)) => kpeek::kernel::Program::open(vmlinux, core, &options)?,
+            // No vmlinux: the dump's own kallsyms and BTF.
+            (None, Some(core)) => kpeek::kernel::Program::open_without_vmlinux(core, &options)?,
+            _ => {
+                return Err(Error::Usage(
+                    "give --core DUMP (and --vmlinux VMLINUX if you have it), or --qemu HOST:PORT"
+                        .into(),
+                ))
+            }
         };
-        let prog = kpeek::kernel::Program::open(vmlinux, core, &options)?;
         for notice in &prog.notices {
             eprintln!("kpeek: warning: {notice}");
         }
@@ -268,11 +277,15 @@ enum Command {
     Ps(PsArgs),
     /// List every thread like the kernel books' `thrd_showall`.
     Threads(Target),
-    /// Show struct layouts from the vmlinux DWARF, like `pahole -C`.
+    /// Show struct layouts from the vmlinux DWARF (or BTF), like `pahole -C`.
     Pahole {
         /// The kernel image with debug info (vmlinux).
-        #[arg(long, value_name = "FILE")]
-        vmlinux: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "btf")]
+        vmlinux: Option<PathBuf>,
+        /// Read the types from BTF instead: a vmlinux with a .BTF section,
+        /// or a raw BTF file like /sys/kernel/btf/vmlinux (like `pahole -F btf`).
+        #[arg(long, value_name = "FILE", conflicts_with = "vmlinux")]
+        btf: Option<PathBuf>,
         /// Struct, union, typedef or enum names, comma-separated (like pahole's -C).
         #[arg(
             short = 'C',
@@ -343,6 +356,7 @@ impl Command {
             Command::Threads(target) => threads(target, out, via),
             Command::Pahole {
                 vmlinux,
+                btf,
                 class_name,
                 names,
                 all,
@@ -358,10 +372,18 @@ impl Command {
                     cacheline_size,
                 };
                 let json = format == Format::Json;
+                use kpeek::render::pahole::TypeFile;
+                let file = match (&btf, &vmlinux) {
+                    (Some(b), _) => TypeFile::Btf(b),
+                    (None, Some(v)) => TypeFile::Dwarf(v),
+                    (None, None) => {
+                        return Err(kpeek::Error::Usage("--vmlinux or --btf is required".into()))
+                    }
+                };
                 if all {
-                    return kpeek::render::pahole::run_all(&vmlinux, &opts, json, out);
+                    return kpeek::render::pahole::run_all_from(file, &opts, json, out);
                 }
-                kpeek::render::pahole::run(&vmlinux, &names, &opts, json, out)
+                kpeek::render::pahole::run_from(file, &names, &opts, json, out)
             }
             Command::Bt(args) => bt(args, out, via),
             Command::Serve(args) => serve(args),

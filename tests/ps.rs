@@ -25,11 +25,20 @@ fn check(
     path: &std::path::Path,
     options: &OpenOptions,
 ) -> usize {
-    let boot = fixture.boot(boot_name);
-    let truth = boot.truth();
     let prog = Program::open(&fixture.vmlinux(), path, options)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let list = for_each_task(&prog).expect("walk");
+    check_program(fixture, boot_name, path, &prog)
+}
+
+fn check_program(
+    fixture: &Fixture,
+    boot_name: &str,
+    path: &std::path::Path,
+    prog: &Program,
+) -> usize {
+    let boot = fixture.boot(boot_name);
+    let truth = boot.truth();
+    let list = for_each_task(prog).expect("walk");
     let what = format!(
         "{}/{boot_name}/{}",
         fixture.name,
@@ -113,6 +122,43 @@ fn every_dump_lists_exactly_the_guests_tasks() {
         }
     }
     assert!(checked > 12 * 340, "{checked} tasks checked");
+}
+
+/// No vmlinux at all: the dump's own kallsyms and BTF, on every dump
+/// (the tables found through VMCOREINFO, or by their shape without it),
+/// and on the QEMU ELF dumps with their VMCOREINFO ignored; against the
+/// same truth.
+#[test]
+fn every_dump_without_a_vmlinux() {
+    let mut dumps = 0;
+    for fixture in Fixture::all() {
+        for boot in fixture.boot_names() {
+            for (path, format) in fixture.boot(&boot).dumps() {
+                let mut options = vec![OpenOptions::default()];
+                if boot == "qemu-vmcoreinfo" && format.starts_with("qemu-elf") {
+                    options.push(OpenOptions {
+                        ignore_vmcoreinfo: true,
+                        ..Default::default()
+                    });
+                }
+                for o in options {
+                    let prog = Program::open_without_vmlinux(&path, &o)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    assert_eq!(prog.debug.type_source(), kpeek::dwarf::TypeSource::Btf);
+                    assert_eq!(
+                        prog.debug.symbol_source(),
+                        kpeek::dwarf::SymbolSource::Kallsyms
+                    );
+                    check_program(&fixture, &boot, &path, &prog);
+                    dumps += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        dumps, 16,
+        "2 kernels x (6 dumps + 2 without their VMCOREINFO)"
+    );
 }
 
 #[test]

@@ -235,6 +235,11 @@ impl DebugInfo {
     /// [module documentation](self)). A unit that does not parse is
     /// skipped.
     pub(crate) fn top_level_aggregates(&self) -> Result<Vec<Aggregate>> {
+        if let Some(btf) = &self.btf {
+            // BTF has one namespace: every named struct and union, in id
+            // order.
+            return Ok(btf.aggregates());
+        }
         let units = self.units()?;
         let dw: Dw<'_> = self.dw()?;
         let threads = std::thread::available_parallelism()

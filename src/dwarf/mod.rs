@@ -30,6 +30,7 @@
 //! zeros, get their `.rela.debug_*` applied (the private `relocate` module;
 //! the Linux 6.12 `vmlinux.o` then reads exactly like its vmlinux).
 
+pub mod btf;
 pub mod cache;
 pub(crate) mod enumerate;
 mod relocate;
@@ -84,6 +85,30 @@ pub struct DebugInfo {
     pub(crate) type_cache: Mutex<HashMap<u64, Arc<types::Type>>>,
     /// Where the type-name index is kept between runs (see [`cache`]).
     cache_dir: Option<PathBuf>,
+    /// The types come from BTF rather than DWARF (see [`btf`]).
+    pub(crate) btf: Option<btf::Btf>,
+}
+
+/// Where a [`DebugInfo`]'s symbols come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SymbolSource {
+    /// The vmlinux's ELF `.symtab`.
+    Elf,
+    /// The kernel's compressed kallsyms tables, read from its memory.
+    Kallsyms,
+    /// None (a raw BTF file).
+    None,
+}
+
+/// Where a [`DebugInfo`]'s types come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeSource {
+    /// `.debug_info` of a vmlinux.
+    Dwarf,
+    /// The `.BTF` section of a vmlinux, or a raw BTF blob.
+    Btf,
 }
 
 impl std::fmt::Debug for DebugInfo {
@@ -146,10 +171,111 @@ impl DebugInfo {
         // it; a file truncated under our feet can still fault, as with any
         // mmap-based reader (gimli, addr2line, object all accept this).
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        Self::from_map(path, map)
+        Self::from_map(path, map, true)
     }
 
-    fn from_map(path: &Path, map: Mmap) -> Result<DebugInfo> {
+    /// Opens BTF types: `path` is a vmlinux with a `.BTF` section, or a raw
+    /// BTF blob such as `/sys/kernel/btf/vmlinux` (told apart by the
+    /// `0xeB9F` magic). Types, layouts and member lookups then come from
+    /// BTF; the ELF symbol table, if `path` is an ELF file, still answers
+    /// symbol lookups. `cacheline_size` is the one pahole's alignment
+    /// inference uses (see [`btf`]; [`btf::DEFAULT_CACHELINE`] normally).
+    pub fn open_btf(path: &Path, cacheline_size: u32) -> Result<DebugInfo> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // /sys/kernel/btf/vmlinux reports a size but is not mappable: read
+        // a raw blob, map an ELF file.
+        let mut head = [0u8; 4];
+        {
+            use std::io::Read;
+            let mut f = &file;
+            let _ = f.read(&mut head).map_err(io)?;
+        }
+        if btf::is_btf(&head) {
+            let data = std::fs::read(path).map_err(io)?;
+            return Self::from_btf_bytes(path, data, cacheline_size);
+        }
+        // SAFETY: as in `open`.
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        let mut di = Self::from_map(path, map, false)?;
+        let section = di
+            .sections
+            .iter()
+            .find(|s| s.name == ".BTF")
+            .ok_or_else(|| Error::BadFile {
+                path: path.to_path_buf(),
+                what: "no .BTF section (the kernel was built without CONFIG_DEBUG_INFO_BTF)".into(),
+            })?;
+        let data = di.section_bytes(section)?.to_vec();
+        di.btf = Some(btf::Btf::parse(path.to_path_buf(), data, cacheline_size)?);
+        Ok(di)
+    }
+
+    /// Debug info from a raw BTF blob already in memory (for instance the
+    /// kernel's own, read out of a dump); `origin` names it in messages.
+    /// There is no ELF symbol table.
+    pub fn from_btf_bytes(origin: &Path, data: Vec<u8>, cacheline_size: u32) -> Result<DebugInfo> {
+        let btf = btf::Btf::parse(origin.to_path_buf(), data, cacheline_size)?;
+        let map = memmap2::MmapMut::map_anon(1)
+            .and_then(|m| m.make_read_only())
+            .map_err(|source| Error::Io {
+                path: origin.to_path_buf(),
+                source,
+            })?;
+        Ok(DebugInfo {
+            path: origin.to_path_buf(),
+            map,
+            sections: Vec::new(),
+            debug: DebugSections::default(),
+            build_id: None,
+            relocatable: false,
+            symbols: OnceLock::new(),
+            units: OnceLock::new(),
+            index: Mutex::new(types::NameIndex::default()),
+            enumerators: Mutex::new(types::EnumeratorIndex::default()),
+            type_cache: Mutex::new(HashMap::new()),
+            cache_dir: None,
+            btf: Some(btf),
+        })
+    }
+
+    /// Where symbol lookups are answered from.
+    pub fn symbol_source(&self) -> SymbolSource {
+        let table = self.symbol_table();
+        if table.from_kallsyms {
+            SymbolSource::Kallsyms
+        } else if table.len() == 0 {
+            SymbolSource::None
+        } else {
+            SymbolSource::Elf
+        }
+    }
+
+    /// Answers symbol lookups from the kernel's own kallsyms instead of the
+    /// ELF symbol table: (name, link-time address) in the kernel's order
+    /// (run-time address less the KASLR offset; zero-based per-CPU symbols
+    /// as they are). Only before the first symbol lookup: gives `false`
+    /// (and changes nothing) once the table is built.
+    pub fn use_kallsyms(&self, symbols: Vec<(String, LinkAddr)>) -> bool {
+        let list = symbols.into_iter().map(|(n, a)| (n, a.get())).collect();
+        self.symbols
+            .set(symbols::SymbolTable::from_kallsyms(list))
+            .is_ok()
+    }
+
+    /// Whether the types come from DWARF or from BTF.
+    pub fn type_source(&self) -> TypeSource {
+        if self.btf.is_some() {
+            TypeSource::Btf
+        } else {
+            TypeSource::Dwarf
+        }
+    }
+
+    fn from_map(path: &Path, map: Mmap, need_dwarf: bool) -> Result<DebugInfo> {
         let bad = |what: String| Error::BadFile {
             path: path.to_path_buf(),
             what,
@@ -213,7 +339,7 @@ impl DebugInfo {
             }
             _ => None,
         };
-        if debug.info.is_none() || debug.abbrev.is_none() {
+        if need_dwarf && (debug.info.is_none() || debug.abbrev.is_none()) {
             return Err(Error::NoDebugInfo {
                 path: path.to_path_buf(),
             });
@@ -231,6 +357,7 @@ impl DebugInfo {
             enumerators: Mutex::new(types::EnumeratorIndex::default()),
             type_cache: Mutex::new(HashMap::new()),
             cache_dir: cache::default_dir(),
+            btf: None,
         })
     }
 
@@ -244,6 +371,10 @@ impl DebugInfo {
     /// The cache directory and key, when caching is on and the image has a
     /// build ID.
     pub(crate) fn cache_key(&self) -> Option<(PathBuf, cache::CacheKey)> {
+        // The cache holds DWARF offsets: not for BTF-backed types.
+        if self.btf.is_some() {
+            return None;
+        }
         let dir = self.cache_dir.clone()?;
         let size = |idx: Option<usize>| {
             idx.and_then(|i| self.sections.get(i))

@@ -36,6 +36,8 @@ pub(crate) struct SymbolTable {
     /// The symbols the kernel's own kallsyms table holds (see
     /// [`SymbolTable::kallsyms_at`]), in kallsyms order.
     kallsyms: Vec<usize>,
+    /// Built from the kernel's kallsyms rather than an ELF `.symtab`.
+    pub(crate) from_kallsyms: bool,
 }
 
 impl SymbolTable {
@@ -80,15 +82,7 @@ impl SymbolTable {
                 kallsyms.push((idx, sym.is_weak()));
             }
         }
-        let entries = &table.entries;
-        table
-            .by_addr
-            .sort_by_key(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size)));
-        let addr = |name: &str| table.by_name.get(name).map(|&i| table.entries[i].addr);
-        table.percpu = match (addr("__per_cpu_start"), addr("__per_cpu_end")) {
-            (Some(0), Some(end)) => Some((0, end)),
-            _ => None,
-        };
+        table.finish();
         // CONFIG_KALLSYMS_ALL keeps every symbol; without it only text.
         // The kernel's own count (`kallsyms_num_syms`, in .rodata) says
         // which: take the view whose size is closer to it.
@@ -103,6 +97,18 @@ impl SymbolTable {
             _ => text_only,
         };
         table
+    }
+
+    /// Sorts the address index and finds the per-CPU range.
+    fn finish(&mut self) {
+        let entries = &self.entries;
+        self.by_addr
+            .sort_by_key(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size)));
+        let addr = |name: &str| self.by_name.get(name).map(|&i| self.entries[i].addr);
+        self.percpu = match (addr("__per_cpu_start"), addr("__per_cpu_end")) {
+            (Some(0), Some(end)) => Some((0, end)),
+            _ => None,
+        };
     }
 
     /// The kallsyms view of the symbol table, as `scripts/kallsyms` builds
@@ -169,6 +175,52 @@ impl SymbolTable {
         let mut sym = self.symbol(list[first]);
         sym.size = end - start;
         Some((sym, addr - start))
+    }
+
+    /// A table from the kernel's own kallsyms: (name, link address), in
+    /// the kernel's order. Kallsyms has no sizes: a symbol's size is taken
+    /// as the distance to the next higher address (0 for the last), so
+    /// `symbol_at` prefers the same symbols it would with an ELF table.
+    /// Zero-based per-CPU symbols are kept out of the address index (they
+    /// would shadow nothing useful and overlap low addresses).
+    pub(crate) fn from_kallsyms(symbols: Vec<(String, u64)>) -> SymbolTable {
+        let mut table = SymbolTable {
+            from_kallsyms: true,
+            ..SymbolTable::default()
+        };
+        let mut addrs: Vec<u64> = symbols.iter().map(|s| s.1).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let percpu_end = symbols
+            .iter()
+            .find(|s| s.0 == "__per_cpu_end")
+            .map(|s| s.1)
+            .filter(|_| symbols.iter().any(|s| s.0 == "__per_cpu_start" && s.1 == 0));
+        for (name, addr) in symbols {
+            let next = addrs.partition_point(|&a| a <= addr);
+            let size = addrs.get(next).map_or(0, |&n| n - addr);
+            let idx = table.entries.len();
+            table.by_name.entry(name.as_str().into()).or_insert(idx);
+            if percpu_end.is_none_or(|end| addr >= end) {
+                table.by_addr.push(idx);
+            }
+            table.entries.push(Entry {
+                name: name.into(),
+                addr,
+                size,
+            });
+        }
+        table.finish();
+        // The table is kallsyms itself: its view is every symbol, by address.
+        let mut view: Vec<usize> = (0..table.entries.len()).collect();
+        view.sort_by_key(|&i| table.entries[i].addr);
+        table.kallsyms = view;
+        table
+    }
+
+    /// How many symbols there are.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     fn symbol(&self, idx: usize) -> Symbol {
@@ -306,6 +358,26 @@ mod tests {
     fn sized_symbol_wins_over_marker_at_same_address() {
         let t = table(&[("_stext", 0x1000, 0), ("startup_64", 0x1000, 0x40)]);
         assert_eq!(t.at(LinkAddr(0x1004)).unwrap().0.name, "startup_64");
+    }
+
+    #[test]
+    fn from_kallsyms_sizes_and_percpu() {
+        let t = SymbolTable::from_kallsyms(vec![
+            ("__per_cpu_start".into(), 0),
+            ("runqueues".into(), 0x2000),
+            ("__per_cpu_end".into(), 0x30000),
+            ("_text".into(), 0xffff_ffff_8100_0000),
+            ("startup_64".into(), 0xffff_ffff_8100_0000),
+            ("f".into(), 0xffff_ffff_8100_0040),
+        ]);
+        assert!(t.from_kallsyms);
+        assert!(t.is_percpu("runqueues"));
+        assert!(!t.is_percpu("f"));
+        assert_eq!(t.by_name("startup_64").unwrap().size, 0x40);
+        let (s, off) = t.at(LinkAddr(0xffff_ffff_8100_0044)).unwrap();
+        assert_eq!((s.name.as_str(), off), ("f", 4));
+        // Per-CPU offsets are not addresses.
+        assert!(t.at(LinkAddr(0x2004)).is_none());
     }
 
     #[test]

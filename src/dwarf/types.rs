@@ -20,7 +20,8 @@ use gimli::{AttributeValue, DebugInfoOffset, Reader, UnitOffset};
 use super::{dwarf_err, DebugInfo, Dw, R};
 use crate::error::{Error, Result};
 
-/// A type: the `.debug_info` offset of its DIE.
+/// A type: the `.debug_info` offset of its DIE, or its BTF type id when
+/// the types come from BTF (see [`super::btf`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(pub u64);
 
@@ -501,6 +502,10 @@ impl DebugInfo {
     /// Scans units into the name index until `done` says so or every unit
     /// has been seen.
     fn index_until(&self, done: impl Fn(&FirstMap) -> bool) -> Result<()> {
+        if self.btf.is_some() {
+            // The BTF name index is built when the blob is parsed.
+            return Ok(());
+        }
         let mut index = self.index.lock().map_err(|_| Error::BadDwarf {
             what: "a lookup panicked".into(),
         })?;
@@ -568,6 +573,9 @@ impl DebugInfo {
 
     /// The first definition of a (kind, name).
     pub(crate) fn find(&self, kind: Kind, name: &str) -> Result<Option<TypeId>> {
+        if let Some(btf) = &self.btf {
+            return Ok(btf.find(kind, name));
+        }
         let mut buf = Vec::new();
         key(kind, name.as_bytes(), &mut buf);
         self.index_until(|m| m.contains_key(buf.as_slice()))?;
@@ -580,6 +588,13 @@ impl DebugInfo {
     /// The type `pahole -C name` shows: the first struct, union, typedef or
     /// enum of that name, in unit order.
     pub fn find_pahole_type(&self, name: &str) -> Result<TypeId> {
+        if let Some(btf) = &self.btf {
+            return PAHOLE_KINDS
+                .iter()
+                .filter_map(|&k| btf.find(k, name))
+                .min()
+                .ok_or_else(|| self.not_found(name));
+        }
         let keys: Vec<Vec<u8>> = PAHOLE_KINDS
             .iter()
             .map(|&k| {
@@ -645,14 +660,17 @@ impl DebugInfo {
         let Ok(index) = self.index.lock() else {
             return Vec::new();
         };
+        let keys: Vec<&[u8]> = match &self.btf {
+            Some(btf) => btf.names().collect(),
+            None => index.first.keys().map(|k| &k[..]).collect(),
+        };
         let bare = name
             .trim_start_matches("struct ")
             .trim_start_matches("union ")
             .trim_start_matches("enum ");
         let limit = (bare.len() / 3).max(1);
-        let mut scored: Vec<(usize, String)> = index
-            .first
-            .keys()
+        let mut scored: Vec<(usize, String)> = keys
+            .into_iter()
             .filter(|k| k.first() != Some(&(Kind::Base as u8)))
             .filter_map(|k| std::str::from_utf8(&k[1..]).ok())
             .filter_map(|cand| {
@@ -672,6 +690,9 @@ impl DebugInfo {
 
     /// Decodes (once) the type DIE at `id`.
     pub(crate) fn ty(&self, id: TypeId) -> Result<Arc<Type>> {
+        if let Some(btf) = &self.btf {
+            return btf.ty(id);
+        }
         if let Ok(cache) = self.type_cache.lock() {
             if let Some(t) = cache.get(&id.0) {
                 return Ok(t.clone());
@@ -696,6 +717,12 @@ impl DebugInfo {
     }
 
     fn load_type(&self, id: TypeId) -> Result<Type> {
+        if let Some(btf) = &self.btf {
+            let raw = u32::try_from(id.0).map_err(|_| Error::BadDwarf {
+                what: format!("no BTF type {:#x}", id.0),
+            })?;
+            return btf.to_type(raw);
+        }
         let unit = self.unit_of(id.0)?;
         let ctx = UnitCtx::new(self.dw()?, unit)?;
         let err = |e| dwarf_err(e, id.0);
@@ -1066,6 +1093,9 @@ impl DebugInfo {
     /// The value of an enumerator (`PIDTYPE_PID`), from the first
     /// enumeration that defines it.
     pub fn enumerator(&self, name: &str) -> Option<i64> {
+        if let Some(btf) = &self.btf {
+            return btf.enumerator(name);
+        }
         let mut index = self.enumerators.lock().ok()?;
         if let Some(&v) = index.values.get(name) {
             return Some(v);

@@ -45,6 +45,14 @@ pub struct Info {
     pub banner: String,
     /// The vmlinux matched the dump (banner and, where present, build-id).
     pub vmlinux_matches: bool,
+    /// The vmlinux file, or `None` when kpeek used only the dump.
+    pub vmlinux: Option<String>,
+    /// Where the types came from: `dwarf` (the vmlinux) or `btf` (the
+    /// vmlinux's `.BTF`, or the dump's own `__start_BTF..__stop_BTF`).
+    pub types: crate::dwarf::TypeSource,
+    /// Where the symbols came from: `elf` (the vmlinux's `.symtab`) or
+    /// `kallsyms` (the kernel's tables in the dump).
+    pub symbols: crate::dwarf::SymbolSource,
     /// The dump carries VMCOREINFO.
     pub vmcoreinfo: bool,
     /// Run-time minus link-time address of the kernel.
@@ -165,6 +173,12 @@ impl Info {
             release,
             banner: prog.banner.clone(),
             vmlinux_matches: true,
+            vmlinux: match (prog.debug.type_source(), prog.debug.symbol_source()) {
+                (crate::dwarf::TypeSource::Btf, crate::dwarf::SymbolSource::Kallsyms) => None,
+                _ => Some(prog.debug.path().display().to_string()),
+            },
+            types: prog.debug.type_source(),
+            symbols: prog.debug.symbol_source(),
             vmcoreinfo: vmcoreinfo.is_some(),
             kaslr_offset: format!("{:#x}", layout.kaslr_offset),
             kaslr_method: prog.located.method,

@@ -3,6 +3,7 @@
 
 pub mod cpus;
 pub mod info;
+pub mod kallsyms;
 pub mod modules;
 pub mod orc;
 pub mod printk;

@@ -64,7 +64,202 @@ impl Program {
         };
         let notes = dump.notes().clone();
         let memory: Arc<dyn MemorySource> = dump.clone();
-        let mut prog = Program::assemble(Arc::new(debug), memory, notes, &virtual_loads, options)?;
+        let prog = Program::assemble(Arc::new(debug), memory, notes, &virtual_loads, options)?;
+        Ok(prog.with_dump(dump))
+    }
+
+    /// Open a dump with no vmlinux at all: symbols from the kernel's own
+    /// kallsyms tables and types from the BTF it keeps in memory
+    /// (`__start_BTF` .. `__stop_BTF`, `CONFIG_DEBUG_INFO_BTF`). Needs the
+    /// dump's VMCOREINFO (Linux 6.0 and later name the kallsyms tables
+    /// there), for `KERNELOFFSET`, `NUMBER(phys_base)` and
+    /// `SYMBOL(kallsyms_*)`.
+    pub fn open_without_vmlinux(core: &Path, options: &OpenOptions) -> Result<Program> {
+        let dump = Arc::new(Dump::open(core)?);
+        Program::from_dump_alone(dump, options)
+    }
+
+    /// [`Program::open_without_vmlinux`] on an opened dump.
+    pub fn from_dump_alone(dump: Arc<Dump>, options: &OpenOptions) -> Result<Program> {
+        let virtual_loads = match &dump.reader {
+            Reader::Elf(e) => e.virtual_loads().to_vec(),
+            Reader::Kdump(_) => Vec::new(),
+        };
+        let memory: Arc<dyn MemorySource> = dump.clone();
+        let prog = Program::from_memory_alone(
+            memory,
+            dump.notes().clone(),
+            &virtual_loads,
+            &dump.path,
+            options,
+        )?;
+        Ok(prog.with_dump(dump))
+    }
+
+    /// [`Program::open_without_vmlinux`] over any physical memory: a dump,
+    /// or a live target whose `notes` carry its CPUs' CR3. `name` names the
+    /// target in messages. Without VMCOREINFO the kallsyms tables are found
+    /// by reading the kernel image (some 20 MiB): quick in a dump, minutes
+    /// through QEMU's gdbstub, so the CLI asks for a vmlinux there.
+    pub fn from_memory_alone(
+        memory: Arc<dyn MemorySource>,
+        notes: Notes,
+        virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
+        name: &Path,
+        options: &OpenOptions,
+    ) -> Result<Program> {
+        use crate::kernel::kallsyms::{Kallsyms, Location};
+        use crate::memory::x86_64::{KernelLayout, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP};
+        let need = |what: &str| {
+            Error::Usage(format!(
+                "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs {what}; \
+                 give --vmlinux VMLINUX",
+                name.display()
+            ))
+        };
+        let info = notes
+            .vmcoreinfo
+            .as_ref()
+            .filter(|_| !options.ignore_vmcoreinfo);
+        // Where the kernel is: VMCOREINFO's KERNELOFFSET and phys_base, or
+        // (without it) the first kernel-image mapping in a CPU's page
+        // tables or the dump's kernel-text PT_LOAD, which is `_text`. The
+        // link-time `_text` is then taken to be x86_64's default.
+        let (offset, phys_base, loc) = match info {
+            Some(info) => {
+                let loc = Location::from_vmcoreinfo(info).ok_or_else(|| {
+                    need("VMCOREINFO naming the kallsyms tables (Linux 6.0 or later)")
+                })?;
+                let offset = options
+                    .kaslr_offset
+                    .or(info.kernel_offset())
+                    .ok_or_else(|| need("KERNELOFFSET in VMCOREINFO"))?;
+                let phys_base = info
+                    .number("phys_base")
+                    .ok_or_else(|| need("NUMBER(phys_base) in VMCOREINFO"))?
+                    as u64;
+                (offset, phys_base, Some(loc))
+            }
+            None => {
+                let (text, phys_base) =
+                    image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
+                        need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
+                    })?;
+                (text.wrapping_sub(DEFAULT_TEXT), phys_base, None)
+            }
+        };
+        // The kernel image is mapped linearly at __START_KERNEL_map +
+        // phys_base: enough to read kallsyms, which sit in .rodata.
+        let boot = KernelSpace::new(
+            memory.clone(),
+            KernelLayout {
+                kaslr_offset: offset,
+                phys_base,
+                page_offset_base: DEFAULT_PAGE_OFFSET,
+                direct_map_end: DEFAULT_PAGE_OFFSET,
+                pgd: crate::addr::PhysAddr(0),
+                levels: 4,
+                sme_mask: 0,
+                image: (
+                    VirtAddr(START_KERNEL_MAP),
+                    VirtAddr(START_KERNEL_MAP + (1 << 30)),
+                ),
+            },
+        );
+        let read = |addr: u64, buf: &mut [u8]| boot.read(VirtAddr(addr), buf);
+        let loc = match loc {
+            Some(loc) => loc,
+            None => Location::find(&read, DEFAULT_TEXT.wrapping_add(offset), 256 << 20)
+                .ok_or_else(|| {
+                    Error::Kaslr(
+                        "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
+                            .into(),
+                    )
+                })?,
+        };
+        let ks = Kallsyms::read(&read, &loc)?;
+        // Link-time addresses, as a vmlinux would give them.
+        let link = |addr: u64, kind: char| {
+            if kind == 'A' {
+                addr
+            } else {
+                addr.wrapping_sub(offset)
+            }
+        };
+        let sym = |name: &str| ks.lookup(name).map(|s| link(s.addr, s.kind));
+        // BTF from the kernel's memory.
+        let (Some(start), Some(stop)) = (ks.lookup("__start_BTF"), ks.lookup("__stop_BTF")) else {
+            return Err(need(
+                "a kernel built with CONFIG_DEBUG_INFO_BTF (no __start_BTF in kallsyms)",
+            ));
+        };
+        let len = stop
+            .addr
+            .checked_sub(start.addr)
+            .filter(|&l| l > 0 && l <= MAX_BTF);
+        let Some(len) = len else {
+            return Err(Error::BadFile {
+                path: name.to_path_buf(),
+                what: format!(
+                    "__start_BTF {:#x} .. __stop_BTF {:#x} is not a plausible BTF size",
+                    start.addr, stop.addr
+                ),
+            });
+        };
+        let mut btf = vec![0u8; len as usize];
+        boot.read(VirtAddr(start.addr), &mut btf)?;
+        let origin = name.join("__start_BTF");
+        let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
+        debug.use_kallsyms(
+            ks.symbols()
+                .iter()
+                .map(|s| (s.name.clone(), LinkAddr(link(s.addr, s.kind))))
+                .collect(),
+        );
+        // The image facts a vmlinux would give, from kallsyms; the banner
+        // is the dump's own, so the usual proof only checks the layout.
+        let need_sym = |name: &str| {
+            sym(name).ok_or_else(|| Error::Kaslr(format!("kallsyms has no symbol {name}")))
+        };
+        let linux_banner = need_sym("linux_banner")?;
+        let mut banner = vec![0u8; 512];
+        boot.read(VirtAddr(linux_banner.wrapping_add(offset)), &mut banner)?;
+        let nul = banner
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| Error::Kaslr("linux_banner has no NUL".into()))?;
+        banner.truncate(nul + 1);
+        let facts = ImageFacts {
+            text: LinkAddr(need_sym("_text")?),
+            end: LinkAddr(need_sym("_end")?),
+            linux_banner: LinkAddr(linux_banner),
+            banner,
+            init_top_pgt: sym("init_top_pgt").map(LinkAddr),
+            page_offset_base: sym("page_offset_base").map(LinkAddr),
+            vmalloc_base: sym("vmalloc_base").map(LinkAddr),
+        };
+        let clues = Clues {
+            notes: &notes,
+            virtual_loads,
+            kaslr_override: options.kaslr_offset,
+            ignore_vmcoreinfo: options.ignore_vmcoreinfo,
+            allow_mismatch: options.allow_mismatch,
+        };
+        let located = locate(&*memory, &facts, &clues)?;
+        let space = KernelSpace::new(memory.clone(), located.layout);
+        Ok(Program::located(
+            Arc::new(debug),
+            memory,
+            notes,
+            space,
+            located,
+            &facts,
+        ))
+    }
+
+    /// Records the dump and what is wrong with it as a whole.
+    fn with_dump(mut self, dump: Arc<Dump>) -> Program {
+        let prog = &mut self;
         match &dump.reader {
             Reader::Elf(e) => {
                 if e.truncated_bytes() > 0 {
@@ -91,7 +286,7 @@ impl Program {
             }
         }
         prog.dump = Some(dump);
-        Ok(prog)
+        self
     }
 
     /// Assemble a program over any physical memory (a live target): `notes`
@@ -286,6 +481,49 @@ impl Program {
     pub fn cpus(&self) -> Result<Vec<u32>> {
         Ok((0..self.per_cpu_table().0).collect())
     }
+}
+
+/// The largest BTF blob believed (a distro kernel's is about 6 MiB).
+const MAX_BTF: u64 = 256 << 20;
+
+/// x86_64's link-time `_text` (`__START_KERNEL_map` + the default
+/// `CONFIG_PHYSICAL_START` of 16 MiB).
+const DEFAULT_TEXT: u64 = 0xffff_ffff_8100_0000;
+
+/// The run-time `_text` and `phys_base` without VMCOREINFO or a vmlinux:
+/// the first mapping at or above `__START_KERNEL_map` in a CPU's page
+/// tables (what crash's `calc_kaslr_offset` does), else the lowest
+/// kernel-image `PT_LOAD` of an ELF dump.
+fn image_mapping(
+    phys: &dyn MemorySource,
+    notes: &Notes,
+    virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
+) -> Option<(u64, u64)> {
+    use crate::memory::x86_64::{page_walk, START_KERNEL_MAP};
+    const WINDOW: u64 = 1 << 30;
+    for cpu in &notes.qemu_cpus {
+        let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
+        for pgd in [
+            cpu.cr3 & 0x000f_ffff_ffff_f000,
+            cpu.cr3 & 0x000f_ffff_ffff_e000,
+        ] {
+            if pgd == 0 {
+                continue;
+            }
+            let mut va = START_KERNEL_MAP;
+            while va < START_KERNEL_MAP + WINDOW {
+                if let Ok(pa) = page_walk(phys, crate::addr::PhysAddr(pgd), levels, 0, va) {
+                    return Some((va, pa.0.wrapping_sub(va - START_KERNEL_MAP)));
+                }
+                va += 2 << 20;
+            }
+        }
+    }
+    virtual_loads
+        .iter()
+        .filter(|(va, _, _)| (START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&va.0))
+        .min_by_key(|(va, _, _)| va.0)
+        .map(|&(va, pa, _)| (va.0, pa.0.wrapping_sub(va.0 - START_KERNEL_MAP)))
 }
 
 /// What the vmlinux says about its own image: `_text`, `_end`, the banner

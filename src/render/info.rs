@@ -17,15 +17,32 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
     row(out, "format", &format)?;
     row(out, "release", &i.release)?;
     row(out, "banner", &i.banner)?;
-    row(
-        out,
-        "vmlinux",
-        &if i.vmlinux_matches {
-            "matches the dump"
-        } else {
-            "DOES NOT MATCH"
-        },
-    )?;
+    match &i.vmlinux {
+        Some(_) => row(
+            out,
+            "vmlinux",
+            &if i.vmlinux_matches {
+                "matches the dump"
+            } else {
+                "DOES NOT MATCH"
+            },
+        )?,
+        None => row(out, "vmlinux", &"none: the dump's own kallsyms and BTF")?,
+    }
+    let types = match i.types {
+        crate::dwarf::TypeSource::Dwarf => "DWARF (the vmlinux)",
+        crate::dwarf::TypeSource::Btf if i.vmlinux.is_none() => {
+            "BTF (the kernel's own, __start_BTF..__stop_BTF in the dump)"
+        }
+        crate::dwarf::TypeSource::Btf => "BTF",
+    };
+    row(out, "types", &types)?;
+    let symbols = match i.symbols {
+        crate::dwarf::SymbolSource::Elf => "ELF .symtab (the vmlinux)",
+        crate::dwarf::SymbolSource::Kallsyms => "kallsyms (the kernel's own tables in the dump)",
+        crate::dwarf::SymbolSource::None => "none",
+    };
+    row(out, "symbols", &symbols)?;
     row(out, "vmcoreinfo", &if i.vmcoreinfo { "yes" } else { "no" })?;
     row(
         out,

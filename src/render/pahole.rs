@@ -150,7 +150,38 @@ pub fn run(
     json: bool,
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
-    let di = DebugInfo::open(vmlinux)?;
+    run_from(TypeFile::Dwarf(vmlinux), names, opts, json, out)
+}
+
+/// The file `kpeek pahole` reads its types from.
+#[derive(Debug, Clone, Copy)]
+pub enum TypeFile<'a> {
+    /// A vmlinux's DWARF (`--vmlinux`).
+    Dwarf(&'a std::path::Path),
+    /// A vmlinux's `.BTF` section or a raw BTF blob (`--btf`).
+    Btf(&'a std::path::Path),
+}
+
+impl TypeFile<'_> {
+    /// Opens it. BTF's alignment inference depends on the cache line size,
+    /// as pahole's does.
+    pub fn open(self, opts: &PaholeOptions) -> Result<DebugInfo> {
+        match self {
+            TypeFile::Dwarf(p) => DebugInfo::open(p),
+            TypeFile::Btf(p) => DebugInfo::open_btf(p, opts.cacheline_size),
+        }
+    }
+}
+
+/// [`run`] on DWARF or BTF.
+pub fn run_from(
+    file: TypeFile<'_>,
+    names: &[String],
+    opts: &PaholeOptions,
+    json: bool,
+    out: &mut (impl Write + ?Sized),
+) -> Result<()> {
+    let di = file.open(opts)?;
     for name in names {
         di.find_pahole_type(name)?;
     }
@@ -289,7 +320,17 @@ pub fn run_all(
     json: bool,
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
-    let di = DebugInfo::open(vmlinux)?;
+    run_all_from(TypeFile::Dwarf(vmlinux), opts, json, out)
+}
+
+/// [`run_all`] on DWARF or BTF.
+pub fn run_all_from(
+    file: TypeFile<'_>,
+    opts: &PaholeOptions,
+    json: bool,
+    out: &mut (impl Write + ?Sized),
+) -> Result<()> {
+    let di = file.open(opts)?;
     if !json {
         return render_pahole_all(&di, opts, out);
     }
@@ -1064,8 +1105,15 @@ impl Printer<'_, '_> {
             last = Some(pos);
         }
         // DWARF carries alignment info, so pahole shows the padding a
-        // `__aligned__` attribute it cannot see must have caused.
-        if let (Some(l), true, 0) = (last, class.padding != 0, class.alignment) {
+        // `__aligned__` attribute it cannot see must have caused. BTF has
+        // none (pahole's `has_alignment_info` is false for it).
+        let has_alignment_info = self.di.type_source() == crate::dwarf::TypeSource::Dwarf;
+        if let (Some(l), true, 0, true) = (
+            last,
+            class.padding != 0,
+            class.alignment,
+            has_alignment_info,
+        ) {
             let size = self.di.size_of(l.ty)?;
             if size.is_power_of_two() && u64::from(class.padding) > 8 {
                 out.push_str(&format!("\n{ind}/* Force padding: */\n"));
