@@ -393,3 +393,32 @@ fn orc_tables_from_the_dump_when_the_vmlinux_has_none() {
     std::fs::remove_file(&stripped).ok();
     assert!(same >= 300, "{same} stacks compared");
 }
+
+/// With no vmlinux at all (types from the dump's BTF, symbols from its
+/// kallsyms, ORC from its memory), `/proc`-style stacks are the same as
+/// with the vmlinux.
+#[test]
+fn proc_stacks_without_a_vmlinux_equal_those_with_it() {
+    for fixture in Fixture::all() {
+        let boot = fixture.boot("kdump");
+        let (dump, _) = boot.dumps().into_iter().next().expect("a dump");
+        let run = |with_vmlinux: bool| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
+            cmd.args(["bt", "--all", "--style", "proc", "--core"])
+                .arg(&dump);
+            if with_vmlinux {
+                cmd.arg("--vmlinux").arg(fixture.vmlinux());
+            }
+            let out = cmd.output().expect("run kpeek");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+        let (with, without) = (run(true), run(false));
+        assert!(with.lines().count() > 1000, "{}", fixture.name);
+        assert_eq!(with, without, "{}", fixture.name);
+    }
+}
