@@ -238,23 +238,14 @@ impl Program {
             page_offset_base: sym("page_offset_base").map(LinkAddr),
             vmalloc_base: sym("vmalloc_base").map(LinkAddr),
         };
-        let clues = Clues {
-            notes: &notes,
-            virtual_loads,
-            kaslr_override: options.kaslr_offset,
-            ignore_vmcoreinfo: options.ignore_vmcoreinfo,
-            allow_mismatch: options.allow_mismatch,
-        };
-        let located = locate(&*memory, &facts, &clues)?;
-        let space = KernelSpace::new(memory.clone(), located.layout);
-        Ok(Program::located(
+        Program::locate_in(
             Arc::new(debug),
             memory,
             notes,
-            space,
-            located,
+            virtual_loads,
+            options,
             &facts,
-        ))
+        )
     }
 
     /// Records the dump and what is wrong with it as a whole.
@@ -334,6 +325,30 @@ impl Program {
         Ok(prog)
     }
 
+    /// Find the kernel in physical memory (and prove it with the banner),
+    /// then build the program.
+    fn locate_in(
+        debug: Arc<DebugInfo>,
+        memory: Arc<dyn MemorySource>,
+        notes: Notes,
+        virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
+        options: &OpenOptions,
+        facts: &ImageFacts,
+    ) -> Result<Program> {
+        let clues = Clues {
+            notes: &notes,
+            virtual_loads,
+            kaslr_override: options.kaslr_offset,
+            ignore_vmcoreinfo: options.ignore_vmcoreinfo,
+            allow_mismatch: options.allow_mismatch,
+        };
+        let located = locate(&*memory, facts, &clues)?;
+        let space = KernelSpace::new(memory.clone(), located.layout);
+        Ok(Program::located(
+            debug, memory, notes, space, located, facts,
+        ))
+    }
+
     /// The program once the kernel is found.
     fn located(
         debug: Arc<DebugInfo>,
@@ -380,18 +395,7 @@ impl Program {
                 )));
             }
         }
-        let clues = Clues {
-            notes: &notes,
-            virtual_loads,
-            kaslr_override: options.kaslr_offset,
-            ignore_vmcoreinfo: options.ignore_vmcoreinfo,
-            allow_mismatch: options.allow_mismatch,
-        };
-        let located = locate(&*memory, &facts, &clues)?;
-        let space = KernelSpace::new(memory.clone(), located.layout);
-        Ok(Program::located(
-            debug, memory, notes, space, located, &facts,
-        ))
+        Program::locate_in(debug, memory, notes, virtual_loads, options, &facts)
     }
 
     /// The run-time address of a global symbol (per-CPU symbols are offsets, see [`Program::per_cpu`]).
