@@ -188,7 +188,7 @@ struct Reg {
 /// The registers of a target description, in `g` order.
 fn parse_registers(xml_docs: &[String]) -> Vec<Reg> {
     let mut regs = Vec::new();
-    let mut offset = 0;
+    let mut offset: usize = 0;
     for doc in xml_docs {
         // QEMU's i386-64bit.xml keeps some registers inside <!-- comments -->.
         let mut text = String::with_capacity(doc.len());
@@ -212,15 +212,42 @@ fn parse_registers(xml_docs: &[String]) -> Vec<Reg> {
             ) else {
                 continue;
             };
+            // A size past any real register's ends the description (the
+            // offsets after it would be meaningless, and could overflow).
+            let Some(next) = offset.checked_add(bits / 8).filter(|_| bits <= 4096) else {
+                return regs;
+            };
             regs.push(Reg {
                 name,
                 offset,
                 size: bits / 8,
             });
-            offset += bits / 8;
+            offset = next;
         }
     }
     regs
+}
+
+/// Thin wrappers over the packet helpers, for `kpeek::fuzzing`.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// [`super::unescape`].
+    pub fn unescape(raw: &[u8]) -> Vec<u8> {
+        super::unescape(raw)
+    }
+
+    /// [`super::from_hex`].
+    pub fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
+        super::from_hex(s)
+    }
+
+    /// [`super::parse_registers`], as (name, offset, size).
+    pub fn parse_registers(xml_docs: &[String]) -> Vec<(String, usize, usize)> {
+        super::parse_registers(xml_docs)
+            .into_iter()
+            .map(|r| (r.name, r.offset, r.size))
+            .collect()
+    }
 }
 
 /// Read one document of the target description (`qXfer:features:read`).
@@ -318,7 +345,7 @@ impl QemuGdb {
             let bytes = from_hex(&g).ok_or_else(|| proto(address, "bad g reply"))?;
             let get = |name: &str| {
                 let r = reg(name)?;
-                let b = bytes.get(r.offset..r.offset + r.size.min(8))?;
+                let b = bytes.get(r.offset..r.offset.checked_add(r.size.min(8))?)?;
                 let mut v = [0u8; 8];
                 v[..b.len()].copy_from_slice(b);
                 Some(u64::from_le_bytes(v))
@@ -518,6 +545,23 @@ mod tests {
                 .map(|r| (r.name.as_str(), r.offset, r.size))
                 .collect::<Vec<_>>(),
             [("rax", 0, 8), ("eflags", 8, 4), ("cr3", 12, 8)]
+        );
+    }
+
+    /// Register sizes no CPU has end the description: their offsets added
+    /// up past `usize::MAX` (a panic in debug builds).
+    #[test]
+    fn absurd_register_sizes_end_the_description() {
+        let huge = usize::MAX.to_string();
+        let docs = vec![format!(
+            "<reg name=\"rax\" bitsize=\"64\"/><reg name=\"a\" bitsize=\"{huge}\"/><reg name=\"b\" bitsize=\"{huge}\"/>"
+        )];
+        let regs = parse_registers(&docs);
+        assert_eq!(
+            regs.iter()
+                .map(|r| (r.name.as_str(), r.offset, r.size))
+                .collect::<Vec<_>>(),
+            [("rax", 0, 8)]
         );
     }
 }
