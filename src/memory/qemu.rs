@@ -22,6 +22,11 @@ use crate::{Error, Result};
 const MAX_READ: usize = 2048;
 /// Pages kept after reading (4 KiB each).
 const CACHE_PAGES: usize = 4096;
+/// The longest packet believed (kpeek's largest replies are a few KiB):
+/// a stub that streams more without a `#` is broken or hostile.
+const MAX_PACKET: usize = 1 << 20;
+/// More threads than QEMU gives a guest vCPUs.
+const MAX_THREADS: usize = 1 << 16;
 
 /// A connection to QEMU's gdbstub.
 pub struct QemuGdb {
@@ -117,6 +122,12 @@ impl Conn {
             loop {
                 match self.byte(address)? {
                     b'#' => break,
+                    _ if raw.len() >= MAX_PACKET => {
+                        return Err(proto(
+                            address,
+                            format!("a packet longer than {MAX_PACKET} bytes"),
+                        ))
+                    }
                     b => raw.push(b),
                 }
             }
@@ -335,6 +346,9 @@ impl QemuGdb {
             for id in reply[1..].split(|&b| b == b',') {
                 threads.push(String::from_utf8_lossy(id).into_owned());
             }
+            if threads.len() > MAX_THREADS {
+                return Err(proto(address, "the thread list does not end"));
+            }
             reply = conn.send(address, b"qsThreadInfo")?;
         }
         let mut cpus = Vec::new();
@@ -546,6 +560,26 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("rax", 0, 8), ("eflags", 8, 4), ("cr3", 12, 8)]
         );
+    }
+
+    /// A stub that streams a packet without end is an error, not a hang
+    /// with memory growing.
+    #[test]
+    fn an_endless_packet_is_an_error() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let stub = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let _ = s.write_all(b"+$");
+            let chunk = [b'a'; 65536];
+            while s.write_all(&chunk).is_ok() {}
+        });
+        let err = QemuGdb::connect(&address, Duration::from_secs(10))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("longer than"), "{err}");
+        stub.join().expect("stub");
     }
 
     /// Register sizes no CPU has end the description: their offsets added
