@@ -33,3 +33,10 @@ pub use error::{Error, Result};
 
 /// The version of kpeek, as `kpeek --version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): thin
+/// wrappers over private parsers, so they stay private.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::memory::qemu::fuzzing as qemu;
+}

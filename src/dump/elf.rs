@@ -77,8 +77,11 @@ impl ElfVmcore {
         if phnum == usize::from(PN_XNUM) {
             // The real count is in section header 0's sh_info.
             let at = usize::try_from(e_shoff).map_err(|_| bad("e_shoff out of range"))?;
-            phnum =
-                le32(d, at + 44).ok_or_else(|| bad("PN_XNUM but no section header 0"))? as usize;
+            phnum = at
+                .checked_add(44)
+                .and_then(|sh_info| le32(d, sh_info))
+                .ok_or_else(|| bad("PN_XNUM but no section header 0"))?
+                as usize;
         }
         if e_phentsize != 56 {
             return Err(bad(&format!("e_phentsize {e_phentsize}, expected 56")));

@@ -189,4 +189,17 @@ mod tests {
             assert_eq!(err.code(), "bad_file", "{err}");
         }
     }
+
+    /// Found by `fuzz/fuzz_targets/dump_elf.rs` (the first 64 bytes of its
+    /// crash input): `e_phnum` = `PN_XNUM` sends the count to section
+    /// header 0 at `e_shoff`, here the top of the address space; adding
+    /// `sh_info`'s offset to it overflowed (a panic in debug builds).
+    #[test]
+    fn pn_xnum_with_e_shoff_at_the_top_is_an_error() {
+        let mut bytes = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x04\0\x3e\0\x01\0\0\0".to_vec();
+        bytes.resize(64, 0xff);
+        let err = Dump::from_bytes(Path::new("x"), bytes).expect_err("damaged");
+        assert_eq!(err.code(), "bad_file", "{err}");
+        assert!(err.to_string().contains("PN_XNUM"), "{err}");
+    }
 }

@@ -174,6 +174,29 @@ impl DebugInfo {
         Self::from_map(path, map, true)
     }
 
+    /// Like [`DebugInfo::open`], for an ELF image already in memory (tests
+    /// and fuzzing): the bytes are copied into an anonymous read-only map;
+    /// `path` names them in messages.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<DebugInfo> {
+        let mut map =
+            memmap2::MmapMut::map_anon(bytes.len().max(1)).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        map[..bytes.len()].copy_from_slice(bytes);
+        let map = map.make_read_only().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if bytes.is_empty() {
+            return Err(Error::BadFile {
+                path: path.to_path_buf(),
+                what: "not an ELF file".into(),
+            });
+        }
+        Self::from_map(path, map, true)
+    }
+
     /// Opens BTF types: `path` is a vmlinux with a `.BTF` section, or a raw
     /// BTF blob such as `/sys/kernel/btf/vmlinux` (told apart by the
     /// `0xeB9F` magic). Types, layouts and member lookups then come from

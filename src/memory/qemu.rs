@@ -22,6 +22,11 @@ use crate::{Error, Result};
 const MAX_READ: usize = 2048;
 /// Pages kept after reading (4 KiB each).
 const CACHE_PAGES: usize = 4096;
+/// The longest packet believed (kpeek's largest replies are a few KiB):
+/// a stub that streams more without a `#` is broken or hostile.
+const MAX_PACKET: usize = 1 << 20;
+/// More threads than QEMU gives a guest vCPUs.
+const MAX_THREADS: usize = 1 << 16;
 
 /// A connection to QEMU's gdbstub.
 pub struct QemuGdb {
@@ -117,6 +122,12 @@ impl Conn {
             loop {
                 match self.byte(address)? {
                     b'#' => break,
+                    _ if raw.len() >= MAX_PACKET => {
+                        return Err(proto(
+                            address,
+                            format!("a packet longer than {MAX_PACKET} bytes"),
+                        ))
+                    }
                     b => raw.push(b),
                 }
             }
@@ -188,7 +199,7 @@ struct Reg {
 /// The registers of a target description, in `g` order.
 fn parse_registers(xml_docs: &[String]) -> Vec<Reg> {
     let mut regs = Vec::new();
-    let mut offset = 0;
+    let mut offset: usize = 0;
     for doc in xml_docs {
         // QEMU's i386-64bit.xml keeps some registers inside <!-- comments -->.
         let mut text = String::with_capacity(doc.len());
@@ -212,15 +223,42 @@ fn parse_registers(xml_docs: &[String]) -> Vec<Reg> {
             ) else {
                 continue;
             };
+            // A size past any real register's ends the description (the
+            // offsets after it would be meaningless, and could overflow).
+            let Some(next) = offset.checked_add(bits / 8).filter(|_| bits <= 4096) else {
+                return regs;
+            };
             regs.push(Reg {
                 name,
                 offset,
                 size: bits / 8,
             });
-            offset += bits / 8;
+            offset = next;
         }
     }
     regs
+}
+
+/// Thin wrappers over the packet helpers, for `kpeek::fuzzing`.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// [`super::unescape`].
+    pub fn unescape(raw: &[u8]) -> Vec<u8> {
+        super::unescape(raw)
+    }
+
+    /// [`super::from_hex`].
+    pub fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
+        super::from_hex(s)
+    }
+
+    /// [`super::parse_registers`], as (name, offset, size).
+    pub fn parse_registers(xml_docs: &[String]) -> Vec<(String, usize, usize)> {
+        super::parse_registers(xml_docs)
+            .into_iter()
+            .map(|r| (r.name, r.offset, r.size))
+            .collect()
+    }
 }
 
 /// Read one document of the target description (`qXfer:features:read`).
@@ -308,6 +346,9 @@ impl QemuGdb {
             for id in reply[1..].split(|&b| b == b',') {
                 threads.push(String::from_utf8_lossy(id).into_owned());
             }
+            if threads.len() > MAX_THREADS {
+                return Err(proto(address, "the thread list does not end"));
+            }
             reply = conn.send(address, b"qsThreadInfo")?;
         }
         let mut cpus = Vec::new();
@@ -318,7 +359,7 @@ impl QemuGdb {
             let bytes = from_hex(&g).ok_or_else(|| proto(address, "bad g reply"))?;
             let get = |name: &str| {
                 let r = reg(name)?;
-                let b = bytes.get(r.offset..r.offset + r.size.min(8))?;
+                let b = bytes.get(r.offset..r.offset.checked_add(r.size.min(8))?)?;
                 let mut v = [0u8; 8];
                 v[..b.len()].copy_from_slice(b);
                 Some(u64::from_le_bytes(v))
@@ -518,6 +559,43 @@ mod tests {
                 .map(|r| (r.name.as_str(), r.offset, r.size))
                 .collect::<Vec<_>>(),
             [("rax", 0, 8), ("eflags", 8, 4), ("cr3", 12, 8)]
+        );
+    }
+
+    /// A stub that streams a packet without end is an error, not a hang
+    /// with memory growing.
+    #[test]
+    fn an_endless_packet_is_an_error() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let stub = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let _ = s.write_all(b"+$");
+            let chunk = [b'a'; 65536];
+            while s.write_all(&chunk).is_ok() {}
+        });
+        let err = QemuGdb::connect(&address, Duration::from_secs(10))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("longer than"), "{err}");
+        stub.join().expect("stub");
+    }
+
+    /// Register sizes no CPU has end the description: their offsets added
+    /// up past `usize::MAX` (a panic in debug builds).
+    #[test]
+    fn absurd_register_sizes_end_the_description() {
+        let huge = usize::MAX.to_string();
+        let docs = vec![format!(
+            "<reg name=\"rax\" bitsize=\"64\"/><reg name=\"a\" bitsize=\"{huge}\"/><reg name=\"b\" bitsize=\"{huge}\"/>"
+        )];
+        let regs = parse_registers(&docs);
+        assert_eq!(
+            regs.iter()
+                .map(|r| (r.name.as_str(), r.offset, r.size))
+                .collect::<Vec<_>>(),
+            [("rax", 0, 8)]
         );
     }
 }

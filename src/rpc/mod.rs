@@ -210,9 +210,14 @@ impl GdbMemory {
         self.reads.fetch_add(1, Ordering::Relaxed);
         match (reply.data, reply.error) {
             (Some(hex), _) if hex.len() == buf.len() * 2 => {
-                for (i, b) in buf.iter_mut().enumerate() {
-                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-                        .map_err(|_| Error::Live("rpc: memory reply is not hex".into()))?;
+                // By bytes: a reply with a multi-byte character is not hex
+                // (and cannot be sliced at every second byte).
+                for (b, pair) in buf.iter_mut().zip(hex.as_bytes().chunks(2)) {
+                    *b = std::str::from_utf8(pair)
+                        .ok()
+                        .filter(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                        .ok_or_else(|| Error::Live("rpc: memory reply is not hex".into()))?;
                 }
                 self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 Ok(())
@@ -262,5 +267,21 @@ mod tests {
             "GDB went away"
         );
         assert_eq!(mem.take_counts(), (2, 3));
+    }
+
+    /// A reply of the right length in bytes but with a two-byte character
+    /// is an error (slicing it every two bytes panicked), and so is one
+    /// with signs, which `from_str_radix` alone would take.
+    #[test]
+    fn a_memory_reply_that_is_not_hex_is_an_error() {
+        for reply in ["{\"data\":\"a\u{e9}a\"}\n", "{\"data\":\"+f+f\"}\n"] {
+            let mem = GdbMemory::new(
+                Box::new(Cursor::new(reply.as_bytes().to_vec())),
+                Box::new(std::io::sink()),
+            );
+            let mut b = [0u8; 2];
+            let err = mem.read_phys(PhysAddr(0x1000), &mut b).expect_err(reply);
+            assert!(err.to_string().contains("not hex"), "{err}");
+        }
     }
 }
