@@ -114,8 +114,10 @@ def main():
     if a.gdb_port:
         cmd += ["-gdb", f"tcp:127.0.0.1:{a.gdb_port}"]
     print("+", " ".join(cmd), flush=True)
+    # Recorded without this machine's paths: the work directory is $WORK.
+    work = os.path.commonpath([os.path.abspath(a.kernel), os.path.abspath(out)])
     with open(os.path.join(out, "qemu-command.txt"), "w") as f:
-        f.write(" ".join(cmd) + "\n")
+        f.write(" ".join(cmd).replace(work, "$WORK") + "\n")
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     try:
