@@ -14,4 +14,5 @@ if ! command -v crash >/dev/null && [ "$(id -u)" = 0 ]; then        # crash, for
 fi
 bash benches/bigdump.sh                                     # the 10,000-thread dump (target/bench)
 bash benches/distro.sh                                      # Debian's distro vmlinux (target/bench)
+bash benches/distro_dump.sh                                 # a dump of Debian's distro kernel (target/bench)
 python3 benches/compare.py
