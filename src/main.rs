@@ -471,7 +471,8 @@ fn ps(args: PsArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
 fn bt(args: BtArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
     use kpeek::kernel::stack::{CpuTrace, TaskTrace, Unwinder};
     let prog = args.target.open(via)?;
-    let info = kpeek::kernel::info::Info::gather(&prog);
+    // The CPUs only: bt needs their registers, not the rest of `info`.
+    let info = kpeek::kernel::info::CpuStates::gather(&prog);
     let cpu_regs = info.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
     let unwinder = Unwinder::new(&prog, cpu_regs)?;
     let lines = if args.no_lines || args.style == BtStyle::Proc {
@@ -724,6 +725,14 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
     let memory: std::sync::Arc<dyn kpeek::memory::MemorySource> = gdb.clone();
     // Opened at the first command and kept: types resolved once serve every command.
     let mut shared: Option<std::sync::Arc<kpeek::dwarf::DebugInfo>> = None;
+    let mut debug_info = || -> kpeek::Result<std::sync::Arc<kpeek::dwarf::DebugInfo>> {
+        if let Some(d) = &shared {
+            return Ok(d.clone());
+        }
+        let d = std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(vmlinux)?);
+        shared = Some(d.clone());
+        Ok(d)
+    };
     while let Some(request) = gdb.next_request()? {
         if request.hello {
             gdb.respond(&Response {
@@ -738,17 +747,12 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             continue;
         }
         if request.prepare {
-            let opened = match shared.clone() {
-                Some(d) => Ok(d),
-                None => kpeek::dwarf::DebugInfo::open(vmlinux).map(std::sync::Arc::new),
-            };
-            let error = match opened {
+            let error = match debug_info() {
                 Ok(debug) => {
                     for ty in ["task_struct", "signal_struct", "cred", "rq", "mm_struct"] {
                         // A kernel without one of them fails later, with context.
                         let _ = debug.type_size(ty);
                     }
-                    shared = Some(debug);
                     None
                 }
                 Err(e) => Some(e.to_string()),
@@ -788,28 +792,18 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             }) => Err(Error::Usage(
                 "rpc and serve cannot run inside kpeek rpc".into(),
             )),
-            Ok(cli) => {
-                let debug = match shared.clone() {
-                    Some(d) => Ok(d),
-                    None => kpeek::dwarf::DebugInfo::open(vmlinux).map(std::sync::Arc::new),
-                };
-                match debug {
-                    Ok(debug) => {
-                        shared = Some(debug.clone());
-                        cli.command.run(
-                            &mut out,
-                            Via::Gdb(GdbTarget {
-                                memory: &memory,
-                                pcs: &pcs,
-                                cpus: &cpus,
-                                vmlinux,
-                                debug: &debug,
-                            }),
-                        )
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            Ok(cli) => debug_info().and_then(|debug| {
+                cli.command.run(
+                    &mut out,
+                    Via::Gdb(GdbTarget {
+                        memory: &memory,
+                        pcs: &pcs,
+                        cpus: &cpus,
+                        vmlinux,
+                        debug: &debug,
+                    }),
+                )
+            }),
         };
         let (reads, bytes) = gdb.take_counts();
         let (status, error) = match &result {

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use common::{Fixture, Truth, TruthTask};
 use kpeek::addr::LinkAddr;
-use kpeek::kernel::info::Info;
+use kpeek::kernel::info::CpuStates;
 use kpeek::kernel::stack::{StackStart, Unwinder};
 use kpeek::kernel::{for_each_task, OpenOptions, Program};
 
@@ -46,7 +46,7 @@ fn open(fixture: &Fixture, path: &std::path::Path) -> Program {
 /// module frame).
 fn compare_dump(fixture: &Fixture, truth: &Truth, path: &std::path::Path) -> (usize, usize) {
     let prog = open(fixture, path);
-    let info = Info::gather(&prog);
+    let info = CpuStates::gather(&prog);
     let regs = info.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
     let unwinder = Unwinder::new(&prog, regs).expect("unwinder");
     assert!(unwinder.notices.is_empty(), "{:?}", unwinder.notices);

@@ -69,19 +69,6 @@ fn kpeek(di: &DebugInfo, name: &str) -> String {
     String::from_utf8(out).expect("UTF-8")
 }
 
-fn first_difference(want: &str, got: &str) -> String {
-    for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
-        if w != g {
-            return format!("line {}:\n  pahole: {w:?}\n  kpeek:  {g:?}", i + 1);
-        }
-    }
-    format!(
-        "lengths differ: pahole {} lines, kpeek {} lines",
-        want.lines().count(),
-        got.lines().count()
-    )
-}
-
 /// Every struct of the oracle list, from the vmlinux's `.BTF`, is
 /// byte-identical to `pahole -F btf -C`.
 #[test]
@@ -104,7 +91,7 @@ fn oracle_structs_equal_pahole_btf() {
             );
             let got = kpeek(&di, name);
             if got != want {
-                bad.push(format!("{name}: {}", first_difference(&want, &got)));
+                bad.push(format!("{name}: {}", common::first_difference(&want, &got)));
             }
         }
         eprintln!(
@@ -136,7 +123,7 @@ fn every_struct_equals_pahole_btf() {
             got == want,
             "{}: {}",
             fixture.name,
-            first_difference(&want, &got)
+            common::first_difference(&want, &got)
         );
     }
 }
@@ -282,7 +269,7 @@ fn the_running_kernels_btf_equals_pahole() {
     render_pahole_all(&di, &PaholeOptions::default(), &mut out).expect("renders");
     let got = String::from_utf8(out).expect("UTF-8");
     eprintln!("/sys/kernel/btf/vmlinux: {} lines", want.lines().count());
-    assert!(got == want, "{}", first_difference(&want, &got));
+    assert!(got == want, "{}", common::first_difference(&want, &got));
 }
 
 /// A real kernel's BTF with random bytes changed: every lookup and render

@@ -140,20 +140,6 @@ fn kpeek(di: &DebugInfo, name: &str, opts: &PaholeOptions) -> String {
     String::from_utf8(out).expect("UTF-8")
 }
 
-/// The first line where two outputs differ, for a readable failure.
-fn first_difference(want: &str, got: &str) -> String {
-    for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
-        if w != g {
-            return format!("line {}:\n  pahole: {w:?}\n  kpeek:  {g:?}", i + 1);
-        }
-    }
-    format!(
-        "lengths differ: pahole {} lines, kpeek {} lines",
-        want.lines().count(),
-        got.lines().count()
-    )
-}
-
 fn compare_all(version: &str, pahole_args: &[&str], opts: &PaholeOptions, names: &[&str]) {
     let Some(path) = vmlinux(version) else { return };
     if !pahole_available() {
@@ -169,7 +155,7 @@ fn compare_all(version: &str, pahole_args: &[&str], opts: &PaholeOptions, names:
         compared += 1;
         let got = kpeek(&di, name, opts);
         if got != want {
-            failures.push(format!("{name}: {}", first_difference(&want, &got)));
+            failures.push(format!("{name}: {}", common::first_difference(&want, &got)));
         }
     }
     assert!(compared > 0, "pahole printed nothing for any struct");
@@ -590,7 +576,7 @@ fn first_difference_all(want: &str, got: &str) -> String {
     format!(
         "{}\n  in pahole's struct #{nw} ({:?}), kpeek's struct #{ng} ({:?}); \
          pahole prints {} structs, kpeek {}",
-        first_difference(want, got),
+        common::first_difference(want, got),
         want_headers.get(nw.wrapping_sub(1)),
         got_headers.get(ng.wrapping_sub(1)),
         want_headers.len(),

@@ -81,6 +81,38 @@ impl Registers {
         })
     }
 
+    /// Registers by GDB's names for them (`rax`, `rip`, `eflags`,
+    /// `fs_base`, ...), as a debugger reports them; a register `value`
+    /// does not know is 0.
+    pub fn from_named(value: impl Fn(&str) -> Option<u64>) -> Registers {
+        let r = |name: &str| value(name).unwrap_or(0);
+        Registers {
+            r15: r("r15"),
+            r14: r("r14"),
+            r13: r("r13"),
+            r12: r("r12"),
+            rbp: r("rbp"),
+            rbx: r("rbx"),
+            r11: r("r11"),
+            r10: r("r10"),
+            r9: r("r9"),
+            r8: r("r8"),
+            rax: r("rax"),
+            rcx: r("rcx"),
+            rdx: r("rdx"),
+            rsi: r("rsi"),
+            rdi: r("rdi"),
+            rip: r("rip"),
+            cs: r("cs"),
+            eflags: r("eflags"),
+            rsp: r("rsp"),
+            ss: r("ss"),
+            fs_base: r("fs_base"),
+            gs_base: r("gs_base"),
+            ..Registers::default()
+        }
+    }
+
     /// Whether the CPU was in user mode (`cs & 3 == 3`).
     pub fn user_mode(&self) -> bool {
         self.cs & 3 == 3

@@ -127,34 +127,11 @@ impl Info {
             ),
             None => (None, 0, false),
         };
-        // panic() stores the panicking CPU in panic_cpu (-1 until then).
-        let panic_cpu = prog
-            .symbol("panic_cpu")
-            .and_then(|a| prog.read_u32(a))
-            .ok()
-            .filter(|&c| c != u32::MAX && crash_time.is_some());
-        let currents = current_tasks(prog);
-        let notes = &prog.notes;
-        let mut cpus = Vec::new();
-        for (i, pr) in notes.prstatus.iter().enumerate() {
-            // QEMU numbers its notes pr_pid = cpu + 1; kdump writes them in CPU order.
-            let cpu = if crash_time.is_none() && pr.pid > 0 {
-                pr.pid as u32 - 1
-            } else {
-                i as u32
-            };
-            let pc = VirtAddr(pr.regs.rip);
-            cpus.push(CpuInfo {
-                cpu,
-                pc,
-                pc_symbol: symbolize(prog, pc),
-                sp: VirtAddr(pr.regs.rsp),
-                user_mode: pr.regs.user_mode(),
-                current: currents.get(cpu as usize).cloned().flatten(),
-                panicked: panic_cpu == Some(cpu),
-                registers: pr.regs,
-            });
-        }
+        let CpuStates {
+            panic_cpu,
+            currents,
+            cpus,
+        } = CpuStates::gather(prog);
         let panic_task = panic_cpu.and_then(|c| currents.get(c as usize).cloned().flatten());
         let panic_message = panic_cpu.and_then(|_| panic_message(prog));
         let taint_mask = prog
@@ -207,6 +184,58 @@ impl Info {
                 .ok()
                 .map(|pages| pages * 4),
             mem_free_kb: mem_free_kb(prog),
+            cpus,
+        }
+    }
+}
+
+/// The CPUs as the dump (or live target) recorded them, the panicking one,
+/// and each CPU's `rq->curr`: the part of [`Info`] that unwinding needs,
+/// without the log, taints and memory totals.
+pub struct CpuStates {
+    /// `panic_cpu`, for a kernel that crashed.
+    pub panic_cpu: Option<u32>,
+    /// `rq->curr` of each CPU: (pid, comm).
+    pub currents: Vec<Option<(i32, String)>>,
+    /// CPUs with their registers.
+    pub cpus: Vec<CpuInfo>,
+}
+
+impl CpuStates {
+    /// Read them.
+    pub fn gather(prog: &Program) -> CpuStates {
+        let crash_time = prog.notes.vmcoreinfo.as_ref().and_then(|v| v.crash_time());
+        // panic() stores the panicking CPU in panic_cpu (-1 until then).
+        let panic_cpu = prog
+            .symbol("panic_cpu")
+            .and_then(|a| prog.read_u32(a))
+            .ok()
+            .filter(|&c| c != u32::MAX && crash_time.is_some());
+        let currents = current_tasks(prog);
+        let notes = &prog.notes;
+        let mut cpus = Vec::new();
+        for (i, pr) in notes.prstatus.iter().enumerate() {
+            // QEMU numbers its notes pr_pid = cpu + 1; kdump writes them in CPU order.
+            let cpu = if crash_time.is_none() && pr.pid > 0 {
+                pr.pid as u32 - 1
+            } else {
+                i as u32
+            };
+            let pc = VirtAddr(pr.regs.rip);
+            cpus.push(CpuInfo {
+                cpu,
+                pc,
+                pc_symbol: symbolize(prog, pc),
+                sp: VirtAddr(pr.regs.rsp),
+                user_mode: pr.regs.user_mode(),
+                current: currents.get(cpu as usize).cloned().flatten(),
+                panicked: panic_cpu == Some(cpu),
+                registers: pr.regs,
+            });
+        }
+        CpuStates {
+            panic_cpu,
+            currents,
             cpus,
         }
     }

@@ -374,32 +374,7 @@ impl QemuGdb {
                 idt_base: 0,
                 gs_base: get("gs_base").unwrap_or(0),
             });
-            let r = |name: &str| get(name).unwrap_or(0);
-            registers.push(Registers {
-                r15: r("r15"),
-                r14: r("r14"),
-                r13: r("r13"),
-                r12: r("r12"),
-                rbp: r("rbp"),
-                rbx: r("rbx"),
-                r11: r("r11"),
-                r10: r("r10"),
-                r9: r("r9"),
-                r8: r("r8"),
-                rax: r("rax"),
-                rcx: r("rcx"),
-                rdx: r("rdx"),
-                rsi: r("rsi"),
-                rdi: r("rdi"),
-                rip: r("rip"),
-                cs: r("cs"),
-                eflags: r("eflags"),
-                rsp: r("rsp"),
-                ss: r("ss"),
-                fs_base: r("fs_base"),
-                gs_base: r("gs_base"),
-                ..Registers::default()
-            });
+            registers.push(Registers::from_named(get));
         }
         let phys = conn.send(address, b"Qqemu.PhyMemMode:1")?;
         if phys != b"OK" {

@@ -69,36 +69,10 @@ impl Request {
         self.cpus
             .iter()
             .map(|regs| {
-                let get = |name: &str| {
-                    regs.get(name)
-                        .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
-                        .unwrap_or(0)
-                };
-                crate::dump::Registers {
-                    r15: get("r15"),
-                    r14: get("r14"),
-                    r13: get("r13"),
-                    r12: get("r12"),
-                    rbp: get("rbp"),
-                    rbx: get("rbx"),
-                    r11: get("r11"),
-                    r10: get("r10"),
-                    r9: get("r9"),
-                    r8: get("r8"),
-                    rax: get("rax"),
-                    rcx: get("rcx"),
-                    rdx: get("rdx"),
-                    rsi: get("rsi"),
-                    rdi: get("rdi"),
-                    rip: get("rip"),
-                    cs: get("cs"),
-                    eflags: get("eflags"),
-                    rsp: get("rsp"),
-                    ss: get("ss"),
-                    fs_base: get("fs_base"),
-                    gs_base: get("gs_base"),
-                    ..Default::default()
-                }
+                crate::dump::Registers::from_named(|name| {
+                    let v = regs.get(name)?;
+                    u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
+                })
             })
             .collect()
     }

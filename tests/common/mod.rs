@@ -355,3 +355,17 @@ pub fn elf_file_offset(dump: &[u8], paddr: u64) -> usize {
     }
     panic!("physical {paddr:#x} not in the dump");
 }
+
+/// The first line where two outputs differ, for a readable failure.
+pub fn first_difference(want: &str, got: &str) -> String {
+    for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
+        if w != g {
+            return format!("line {}:\n  pahole: {w:?}\n  kpeek:  {g:?}", i + 1);
+        }
+    }
+    format!(
+        "lengths differ: pahole {} lines, kpeek {} lines",
+        want.lines().count(),
+        got.lines().count()
+    )
+}
