@@ -427,8 +427,12 @@ fn stdout_error(e: std::io::Error) -> Error {
 
 fn ps(args: PsArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
     let prog = args.target.open(via)?;
-    // lx-ps shows pid and comm only: read nothing else.
-    let list = if args.style == PsStyle::Lx && args.target.format == Format::Human {
+    // lx-ps shows pid and comm only: read nothing else, unless a filter
+    // asks about the state or the kind of task.
+    let lx = args.style == PsStyle::Lx && args.target.format == Format::Human;
+    let list = if lx && args.state.is_none() && !args.user && !args.kernel {
+        kpeek::kernel::for_each_task_name(&prog)?
+    } else if lx {
         kpeek::kernel::for_each_task_brief(&prog)?
     } else {
         kpeek::kernel::for_each_task(&prog)?
@@ -749,10 +753,11 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
         if request.prepare {
             let error = match debug_info() {
                 Ok(debug) => {
-                    for ty in ["task_struct", "signal_struct", "cred", "rq", "mm_struct"] {
-                        // A kernel without one of them fails later, with context.
-                        let _ = debug.type_size(ty);
-                    }
+                    // The symbol table and the task types: what every
+                    // command needs first. A kernel without one of them
+                    // fails later, with context.
+                    let _ = kpeek::kernel::program::image_facts(&debug);
+                    let _ = kpeek::kernel::prepare(&debug);
                     None
                 }
                 Err(e) => Some(e.to_string()),

@@ -1,6 +1,7 @@
 //! The ELF symbol table (`.symtab`) of a kernel image.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
@@ -34,8 +35,13 @@ pub(crate) struct SymbolTable {
     by_addr: Vec<usize>,
     percpu: Option<(u64, u64)>,
     /// The symbols the kernel's own kallsyms table holds (see
-    /// [`SymbolTable::kallsyms_at`]), in kallsyms order.
-    kallsyms: Vec<usize>,
+    /// [`SymbolTable::kallsyms_at`]), in kallsyms order: built at the first
+    /// use (only backtraces need it) from `candidates`.
+    kallsyms: OnceLock<Vec<usize>>,
+    /// What `scripts/kallsyms` starts from: (index, weak).
+    candidates: Vec<(usize, bool)>,
+    /// The kernel's own count of kallsyms symbols, from the image.
+    num_syms: Option<u64>,
     /// Built from the kernel's kallsyms rather than an ELF `.symtab`.
     pub(crate) from_kallsyms: bool,
 }
@@ -83,20 +89,26 @@ impl SymbolTable {
             }
         }
         table.finish();
-        // CONFIG_KALLSYMS_ALL keeps every symbol; without it only text.
-        // The kernel's own count (`kallsyms_num_syms`, in .rodata) says
-        // which: take the view whose size is closer to it.
-        let text_only = table.kallsyms_order(&kallsyms, false);
-        let all = table.kallsyms_order(&kallsyms, true);
-        let num_syms = table
+        table.num_syms = table
             .by_name
             .get("kallsyms_num_syms")
             .and_then(|&i| read_u32(&elf, table.entries[i].addr));
-        table.kallsyms = match num_syms {
-            Some(n) if n.abs_diff(all.len() as u64) < n.abs_diff(text_only.len() as u64) => all,
-            _ => text_only,
-        };
+        table.candidates = kallsyms;
         table
+    }
+
+    /// The kallsyms view. CONFIG_KALLSYMS_ALL keeps every symbol; without
+    /// it only text. The kernel's own count (`kallsyms_num_syms`, in
+    /// .rodata) says which: the view whose size is closer to it.
+    fn kallsyms(&self) -> &[usize] {
+        self.kallsyms.get_or_init(|| {
+            let text_only = self.kallsyms_order(&self.candidates, false);
+            let all = self.kallsyms_order(&self.candidates, true);
+            match self.num_syms {
+                Some(n) if n.abs_diff(all.len() as u64) < n.abs_diff(text_only.len() as u64) => all,
+                _ => text_only,
+            }
+        })
     }
 
     /// Sorts the address index and finds the per-CPU range.
@@ -161,7 +173,7 @@ impl SymbolTable {
     /// outside the kernel's text.
     pub(crate) fn kallsyms_at(&self, addr: LinkAddr) -> Option<(Symbol, u64)> {
         let addr = addr.get();
-        let list = &self.kallsyms;
+        let list = self.kallsyms();
         let pos = list.partition_point(|&i| self.entries[i].addr <= addr);
         let last = pos.checked_sub(1)?;
         let start = self.entries[list[last]].addr;
@@ -214,7 +226,7 @@ impl SymbolTable {
         // The table is kallsyms itself: its view is every symbol, by address.
         let mut view: Vec<usize> = (0..table.entries.len()).collect();
         view.sort_by_key(|&i| table.entries[i].addr);
-        table.kallsyms = view;
+        table.kallsyms = OnceLock::from(view);
         table
     }
 

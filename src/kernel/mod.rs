@@ -13,4 +13,7 @@ pub mod switch;
 pub mod task;
 
 pub use program::{OpenOptions, Program};
-pub use task::{for_each_task, for_each_task_brief, list_for_each, Task, TaskList, Warning};
+pub use task::{
+    for_each_task, for_each_task_brief, for_each_task_name, list_for_each, prepare, Task, TaskList,
+    Warning,
+};

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::program::Program;
 use crate::addr::VirtAddr;
+use crate::dwarf::DebugInfo;
 use crate::Result;
 
 /// `PF_KTHREAD`: the task is a kernel thread (stable since 2.6.27).
@@ -127,8 +128,7 @@ enum Threads {
 }
 
 impl Layout {
-    fn resolve(prog: &Program) -> Result<Layout> {
-        let d = &prog.debug;
+    fn resolve(d: &DebugInfo, detail: Detail) -> Result<Layout> {
         let off = |ty: &str, m: &str| d.member(ty, m).map(|m| m.offset);
         // __state since 5.14 (2f064a59a11f), state before.
         let state = d
@@ -173,26 +173,31 @@ impl Layout {
             rq_idle: off("rq", "idle")?,
             span: (0, 0),
         };
-        let fields = [
-            l.tasks,
-            l.pid,
-            l.tgid,
-            l.comm,
+        // What the walk reads of each task: the fields kept, and for
+        // names only what identifies a thread and links it.
+        let names = [l.tasks, l.pid, l.tgid, l.comm, l.signal];
+        let brief = [
             l.flags,
             l.state.0,
             l.exit_state,
             l.real_parent,
             l.stack,
             l.mm,
-            l.signal,
             l.real_cred,
         ];
-        let mut lo = *fields.iter().min().unwrap_or(&0);
-        let mut hi = fields.iter().max().unwrap_or(&0) + 16;
-        let switches = l.switches.map_or([None, None], |(v, i)| [Some(v), Some(i)]);
-        for o in [l.cpu, l.on_cpu].into_iter().chain(switches).flatten() {
-            lo = lo.min(o);
-            hi = hi.max(o + 8);
+        let wide = match detail {
+            Detail::Names => &[][..],
+            Detail::Brief | Detail::Full => &brief[..],
+        };
+        let fields = names.iter().chain(wide);
+        let mut lo = *fields.clone().min().unwrap_or(&0);
+        let mut hi = fields.max().unwrap_or(&0) + 16;
+        if detail != Detail::Names {
+            let switches = l.switches.map_or([None, None], |(v, i)| [Some(v), Some(i)]);
+            for o in [l.cpu, l.on_cpu].into_iter().chain(switches).flatten() {
+                lo = lo.min(o);
+                hi = hi.max(o + 8);
+            }
         }
         {
             let (Threads::ThreadHead { node, .. } | Threads::ThreadGroup { node }) = l.threads;
@@ -202,6 +207,26 @@ impl Layout {
         l.span = (lo, hi);
         Ok(l)
     }
+}
+
+/// How much of each task a walk reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Detail {
+    /// pid, tgid and comm of every thread of the task lists: nothing else.
+    Names,
+    /// The `task_struct`s themselves, and the idle tasks and CPUs.
+    Brief,
+    /// Also what they point to: thread counts, uids, memory, command lines.
+    Full,
+}
+
+/// Resolves now the types and symbols a task walk needs, so that a later
+/// walk starts at once (`kpeek rpc` does this while GDB loads).
+pub fn prepare(d: &DebugInfo) -> Result<()> {
+    Layout::resolve(d, Detail::Full)?;
+    // The symbol table is read at the first look-up.
+    let _ = d.symbol("init_task");
+    Ok(())
 }
 
 /// One task as kpeek saw it.
@@ -303,18 +328,29 @@ fn le(b: &[u8], off: u64, size: u64) -> u64 {
 /// Walk every task of the kernel, with every detail (thread counts, uids,
 /// RSS, VSZ, command lines).
 pub fn for_each_task(prog: &Program) -> Result<TaskList> {
-    walk(prog, true)
+    walk(prog, Detail::Full)
 }
 
 /// Walk every task, reading only the `task_struct`s themselves: pid, tgid,
 /// ppid, comm, state, flags, CPU, stack. About one memory read per task,
 /// which matters when every read is a round trip to a live target.
 pub fn for_each_task_brief(prog: &Program) -> Result<TaskList> {
-    walk(prog, false)
+    walk(prog, Detail::Brief)
 }
 
-fn walk(prog: &Program, details: bool) -> Result<TaskList> {
-    let l = Layout::resolve(prog)?;
+/// Walk every thread of the task lists (what `do_each_thread` and the
+/// kernel's `lx-ps` see), reading of each `task_struct` only the span from
+/// its list links to `comm`: the tasks' addresses, pid, tgid and comm are
+/// right, every other field is zero (state `R`, not a kernel thread, no
+/// ppid), and the other CPUs' idle tasks are not looked for. One smaller
+/// read per task, for `lx-ps` over a live link.
+pub fn for_each_task_name(prog: &Program) -> Result<TaskList> {
+    walk(prog, Detail::Names)
+}
+
+fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
+    let details = detail == Detail::Full;
+    let l = Layout::resolve(&prog.debug, detail)?;
     let mut list = TaskList::default();
     let init_task = prog.symbol("init_task")?;
 
@@ -337,6 +373,12 @@ fn walk(prog: &Program, details: bool) -> Result<TaskList> {
         }
     }
     list.warnings.extend(broken);
+    if let Some(t) = list.tasks.first_mut() {
+        t.idle = true;
+    }
+    if detail == Detail::Names {
+        return Ok(list);
+    }
 
     // The per-CPU idle tasks: init_task is CPU 0's; the others are only in the runqueues.
     let mut currents = HashSet::new();
@@ -358,9 +400,6 @@ fn walk(prog: &Program, details: bool) -> Result<TaskList> {
             task.idle = true;
             list.tasks.push(task);
         }
-    }
-    if let Some(t) = list.tasks.first_mut() {
-        t.idle = true;
     }
 
     // Thread counts and uids, once per signal_struct and cred.
@@ -624,7 +663,8 @@ fn task_list(
 /// A task from its span bytes (`l.span` of the `task_struct` at `addr`).
 fn parse_task(l: &Layout, addr: VirtAddr, b: &[u8]) -> Task {
     let (lo, _) = l.span;
-    let f = |off: u64, size: u64| le(b, off - lo, size);
+    // Fields outside the span (a names-only walk) read as zero.
+    let f = |off: u64, size: u64| off.checked_sub(lo).map_or(0, |at| le(b, at, size));
     let comm_at = (l.comm - lo) as usize;
     let comm_bytes = b.get(comm_at..comm_at + 16).unwrap_or(&[]);
     let comm_len = comm_bytes

@@ -45,7 +45,10 @@ pub struct QemuGdb {
 
 struct Conn {
     stream: TcpStream,
-    buf: Vec<u8>,
+    /// Received bytes not yet taken.
+    buf: std::collections::VecDeque<u8>,
+    /// Where the socket reads into (allocated once: a read per packet).
+    chunk: Box<[u8]>,
     cache: std::collections::HashMap<u64, Box<[u8]>>,
 }
 
@@ -83,7 +86,7 @@ impl Conn {
                 b'-' => continue,
                 // A packet before the ack (the stop announcement): read on.
                 b'$' => {
-                    self.buf.push(b'$');
+                    self.buf.push_front(b'$');
                     return reply(self);
                 }
                 other => {
@@ -98,19 +101,18 @@ impl Conn {
     }
 
     fn byte(&mut self, address: &str) -> Result<u8> {
-        if self.buf.is_empty() {
-            let mut chunk = [0u8; 65536];
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .map_err(|e| proto(address, format!("receive: {e}")))?;
-            if n == 0 {
-                return Err(proto(address, "the connection was closed"));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-            self.buf.reverse();
+        if let Some(b) = self.buf.pop_front() {
+            return Ok(b);
         }
-        Ok(self.buf.pop().unwrap_or(0))
+        let n = self
+            .stream
+            .read(&mut self.chunk)
+            .map_err(|e| proto(address, format!("receive: {e}")))?;
+        if n == 0 {
+            return Err(proto(address, "the connection was closed"));
+        }
+        self.buf.extend(&self.chunk[1..n]);
+        Ok(self.chunk[0])
     }
 
     /// Receive one packet, ack it, and return its decoded payload. `O`
@@ -307,7 +309,8 @@ impl QemuGdb {
         stream.set_nodelay(true).map_err(|e| proto(address, e))?;
         let mut conn = Conn {
             stream,
-            buf: Vec::new(),
+            buf: Default::default(),
+            chunk: vec![0u8; 65536].into_boxed_slice(),
             cache: Default::default(),
         };
         // No multiprocess: QEMU then takes a plain `D` to detach (with it, a bare

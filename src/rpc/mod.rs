@@ -184,13 +184,12 @@ impl GdbMemory {
         self.reads.fetch_add(1, Ordering::Relaxed);
         match (reply.data, reply.error) {
             (Some(hex), _) if hex.len() == buf.len() * 2 => {
-                // By bytes: a reply with a multi-byte character is not hex
-                // (and cannot be sliced at every second byte).
-                for (b, pair) in buf.iter_mut().zip(hex.as_bytes().chunks(2)) {
-                    *b = std::str::from_utf8(pair)
-                        .ok()
-                        .filter(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
-                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                // By bytes: a reply with a multi-byte character is not hex.
+                let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+                for (b, pair) in buf.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+                    *b = nibble(pair[0])
+                        .zip(nibble(pair[1]))
+                        .map(|(hi, lo)| hi << 4 | lo)
                         .ok_or_else(|| Error::Live("rpc: memory reply is not hex".into()))?;
                 }
                 self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
