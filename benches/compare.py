@@ -206,23 +206,29 @@ def serve_rows():
     return rows
 
 
-def live_rows():
+def live_rows(threads=None):
     """The kernel's own lx-ps against kpeek.py's lx-ps, in one GDB session on a
     live nokaslr guest: wall time of each and the memory packets GDB sent
-    (counted in GDB's remote log)."""
+    (counted in GDB's remote log). The guest runs the fixture's workload, or
+    with `threads`, benches/threads_initrd.sh's (lx-ps rows only)."""
     import re
     import shutil
     import socket
     import tempfile
     fixture = os.path.join(FIX, "linux-6.12", "kernel")
     work = tempfile.mkdtemp(prefix="kpeek-bench-")
+    initrd = os.path.join(fixture, "initramfs", "main.cpio.gz")
+    if threads:
+        initrd = os.path.join(work, "threads.cpio.gz")
+        # 128 MiB caps the kernel's threads-max below a thousand.
+        subprocess.run([os.path.join(ROOT, "benches", "threads_initrd.sh"), str(threads), initrd], check=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     qemu = subprocess.Popen(
-        ["qemu-system-x86_64", "-machine", "pc", "-cpu", "qemu64", "-m", "128M", "-smp", "2", "-nographic",
+        ["qemu-system-x86_64", "-machine", "pc", "-cpu", "qemu64", "-m", "512M" if threads else "128M", "-smp", "2", "-nographic",
          "-no-reboot", "-vga", "none", "-nic", "none", "-monitor", "none", "-display", "none",
-         "-kernel", os.path.join(fixture, "bzImage"), "-initrd", os.path.join(fixture, "initramfs", "main.cpio.gz"),
+         "-kernel", os.path.join(fixture, "bzImage"), "-initrd", initrd,
          "-append", "console=ttyS0 panic=-1 init_on_free=1 nokaslr",
          "-serial", "null", "-serial", f"file:{work}/truth.jsonl", "-serial", "null", "-gdb", f"tcp:127.0.0.1:{port}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -238,7 +244,7 @@ def live_rows():
                 return ["", "(live row skipped: the guest did not come up)"]
             time.sleep(0.5)
         results = {}
-        for name, script, cmd in (
+        commands = (
             ("the kernel's lx-ps", os.path.join(fixture, "gdb", "vmlinux-gdb.py"), "lx-ps"),
             ("kpeek.py lx-ps", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-ps"),
             ("kpeek.py `kpeek ps --threads --format json` (state, ppid, kthread, threads...)",
@@ -247,7 +253,8 @@ def live_rows():
             ("kpeek.py lx-dmesg", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-dmesg"),
             ("the kernel's lx-lsmod", os.path.join(fixture, "gdb", "vmlinux-gdb.py"), "lx-lsmod"),
             ("kpeek.py lx-lsmod", os.path.join(ROOT, "gdb-scripts", "kpeek.py"), "lx-lsmod"),
-        ):
+        )
+        for name, script, cmd in commands[:2] if threads else commands:
             def session(with_command, log):
                 # The remote log opens at connection, so it must be set first.
                 # It writes every byte as text and slows GDB down: time runs without it.
@@ -269,7 +276,9 @@ def live_rows():
             packets = total - baseline
             elapsed = statistics.median(session(True, None)[0] for _ in range(RUNS))
             results[name] = (elapsed, packets)
-        rows = ["", "## Live: the lx- commands in GDB on a QEMU guest (linux-6.12, nokaslr so the kernel's scripts work)", "",
+        end = [json.loads(l) for l in truth().splitlines() if l.startswith('{"kind":"end"')][-1]
+        guest = f"{end['threads']:,} threads" if threads else "the fixture workload"
+        rows = ["", f"## Live: the lx- commands in GDB on a QEMU guest (linux-6.12, {guest}, nokaslr so the kernel's scripts work)", "",
                 "Memory packets (`m`) GDB sent to QEMU's gdbstub for the command (GDB's remote log, minus a session",
                 "without it); wall time inside GDB, median of the runs, without the log (it slows GDB down).",
                 "kpeek.py's first command in a session also starts `kpeek rpc` and finds KASLR.", "",
@@ -280,7 +289,7 @@ def live_rows():
         # (connect, target description, registers, vmlinux, KASLR, listing).
         for name, args in (("`kpeek ps --style lx --qemu` (no GDB; whole process)", ["ps", "--style", "lx"]),
                            ("`kpeek ps --threads --format json --qemu` (no GDB; whole process)",
-                            ["ps", "--threads", "--format", "json"])):
+                            ["ps", "--threads", "--format", "json"]))[:1 if threads else 2]:
             cmd = [KPEEK, *args, "--qemu", f"127.0.0.1:{port}", "--vmlinux", os.path.join(fixture, "vmlinux")]
             trace = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, KPEEK_TRACE_RSP="1"))
             packets = sum(1 for l in trace.stderr.splitlines() if l.startswith("kpeek: rsp -> m"))
@@ -347,6 +356,7 @@ def main():
     lines += bt_rows(big)
     lines += serve_rows()
     lines += live_rows()
+    lines += live_rows(threads=1000)
 
     lines += [
         "",
