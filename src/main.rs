@@ -63,12 +63,20 @@ struct ReadArgs {
     target: Target,
     /// A kernel virtual address (hex), a symbol, or with --phys a physical address.
     address: String,
-    /// How many bytes.
-    #[arg(default_value_t = 64)]
+    /// How many bytes (decimal, or hex with 0x).
+    #[arg(default_value_t = 64, value_parser = parse_len)]
     len: usize,
     /// The address is physical.
     #[arg(long)]
     phys: bool,
+}
+
+fn parse_len(s: &str) -> Result<usize, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => usize::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s}: {e}"))
 }
 
 fn parse_hex(s: &str) -> Result<u64, String> {
