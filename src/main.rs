@@ -381,10 +381,14 @@ impl Command {
                 };
                 let json = format == Format::Json;
                 use kpeek::render::pahole::TypeFile;
-                let file = match (&btf, &vmlinux) {
-                    (Some(b), _) => TypeFile::Btf(b),
-                    (None, Some(v)) => TypeFile::Dwarf(v),
-                    (None, None) => {
+                let file = match (&btf, &vmlinux, via) {
+                    (Some(b), _, _) => TypeFile::Btf(b),
+                    // kpeek rpc: the vmlinux it keeps open.
+                    (None, Some(v), Via::Gdb(gdb)) if v.as_path() == gdb.vmlinux => {
+                        TypeFile::Opened(gdb.debug)
+                    }
+                    (None, Some(v), _) => TypeFile::Dwarf(v),
+                    (None, None, _) => {
                         return Err(kpeek::Error::Usage("--vmlinux or --btf is required".into()))
                     }
                 };

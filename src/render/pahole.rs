@@ -160,16 +160,28 @@ pub enum TypeFile<'a> {
     Dwarf(&'a std::path::Path),
     /// A vmlinux's `.BTF` section or a raw BTF blob (`--btf`).
     Btf(&'a std::path::Path),
+    /// Types already open (`kpeek rpc` keeps the vmlinux open).
+    Opened(&'a DebugInfo),
 }
 
-impl TypeFile<'_> {
+impl<'a> TypeFile<'a> {
     /// Opens it. BTF's alignment inference depends on the cache line size,
     /// as pahole's does.
-    pub fn open(self, opts: &PaholeOptions) -> Result<DebugInfo> {
-        match self {
-            TypeFile::Dwarf(p) => DebugInfo::open(p),
-            TypeFile::Btf(p) => DebugInfo::open_btf(p, opts.cacheline_size),
-        }
+    /// `slot` keeps a file opened here.
+    pub fn open<'s>(
+        self,
+        opts: &PaholeOptions,
+        slot: &'s mut Option<DebugInfo>,
+    ) -> Result<&'s DebugInfo>
+    where
+        'a: 's,
+    {
+        let opened = match self {
+            TypeFile::Dwarf(p) => DebugInfo::open(p)?,
+            TypeFile::Btf(p) => DebugInfo::open_btf(p, opts.cacheline_size)?,
+            TypeFile::Opened(d) => return Ok(d),
+        };
+        Ok(slot.insert(opened))
     }
 }
 
@@ -181,7 +193,8 @@ pub fn run_from(
     json: bool,
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
-    let di = file.open(opts)?;
+    let mut slot = None;
+    let di = file.open(opts, &mut slot)?;
     for name in names {
         di.find_pahole_type(name)?;
     }
@@ -202,7 +215,7 @@ pub fn run_from(
         writeln!(out).map_err(io)?;
         Ok(())
     } else {
-        render_pahole(&di, names, opts, out)
+        render_pahole(di, names, opts, out)
     }
 }
 
@@ -330,11 +343,12 @@ pub fn run_all_from(
     json: bool,
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
-    let di = file.open(opts)?;
+    let mut slot = None;
+    let di = file.open(opts, &mut slot)?;
     if !json {
-        return render_pahole_all(&di, opts, out);
+        return render_pahole_all(di, opts, out);
     }
-    let layouts = pahole_all_types(&di)?
+    let layouts = pahole_all_types(di)?
         .into_iter()
         .map(|id| {
             let name = di.ty(id)?.name().unwrap_or("").to_string();
