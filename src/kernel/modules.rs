@@ -84,9 +84,6 @@ pub fn taint_string(letters: &[(char, bool)], mask: u64, modules_only: bool) -> 
 /// Walk the `modules` list.
 pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
     let d = &prog.debug;
-    let head = prog.symbol("modules")?;
-    let list_off = d.member("module", "list")?.offset;
-    let name = d.member("module", "name")?;
     let state = d.member("module", "state")?;
     let refcnt = d.member("module", "refcnt").ok();
     let taints = d.member("module", "taints").ok();
@@ -102,15 +99,13 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
     let going = d.enumerator("MODULE_STATE_GOING").unwrap_or(2);
     let unformed = d.enumerator("MODULE_STATE_UNFORMED").unwrap_or(3);
 
-    let (links, warning) = list_for_each(prog, head);
+    let (modules, warning) = module_addresses(prog)?;
     let mut out = ModuleList::default();
     out.warnings.extend(warning);
-    for link in links {
-        let m = VirtAddr(link.0.wrapping_sub(list_off));
+    for m in modules {
         let mut link_warnings = Vec::new();
         let mut read = || -> Result<Module> {
-            let raw = prog.read_vec(VirtAddr(m.0 + name.offset), name.size as usize)?;
-            let n = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            let module_name = read_name(prog, m)?;
             let st = i64::from(prog.read_u32(VirtAddr(m.0 + state.offset))? as i32);
             let refcount = match &refcnt {
                 Some(r) => Some(i64::from(prog.read_u32(VirtAddr(m.0 + r.offset))? as i32) - 1),
@@ -122,9 +117,7 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
                 link_warnings.extend(w);
                 for u in uses.into_iter().take(4096) {
                     let src = prog.read_u64(VirtAddr(u.0 - usl.offset + us.offset))?;
-                    let raw = prog.read_vec(VirtAddr(src + name.offset), name.size as usize)?;
-                    let n = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                    used_by.push(String::from_utf8_lossy(&raw[..n]).into_owned());
+                    used_by.push(read_name(prog, VirtAddr(src))?);
                 }
             }
             let permanent = match (&init, &exit) {
@@ -148,7 +141,7 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
             let (size, core_size, address) = size.of(prog, m)?;
             Ok(Module {
                 module: m,
-                name: String::from_utf8_lossy(&raw[..n]).into_owned(),
+                name: module_name,
                 size,
                 core_size,
                 refcount,
@@ -178,6 +171,27 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
         }
     }
     Ok(out)
+}
+
+/// The `struct module` of every module on the `modules` list, in list
+/// order, and what stopped the walk if it broke.
+pub(crate) fn module_addresses(prog: &Program) -> Result<(Vec<VirtAddr>, Option<Warning>)> {
+    let head = prog.symbol("modules")?;
+    let list = prog.debug.member("module", "list")?.offset;
+    let (links, warning) = list_for_each(prog, head);
+    let modules = links
+        .into_iter()
+        .map(|l| VirtAddr(l.0.wrapping_sub(list)))
+        .collect();
+    Ok((modules, warning))
+}
+
+/// `mod->name` of the module at `m`.
+pub(crate) fn read_name(prog: &Program, m: VirtAddr) -> Result<String> {
+    let name = prog.debug.member("module", "name")?;
+    let raw = prog.read_vec(VirtAddr(m.0 + name.offset), name.size.min(64) as usize)?;
+    let n = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    Ok(String::from_utf8_lossy(&raw[..n]).into_owned())
 }
 
 /// How a module's size and text address are found: `mem[]` (6.4+) or the

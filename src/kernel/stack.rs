@@ -36,7 +36,7 @@ use serde::Serialize;
 use super::orc::{reg, OrcEntry, OrcTable, OrcType, OrcVersion};
 use super::program::Program;
 use super::switch::{read_kernel, SwitchFrame};
-use super::task::{list_for_each, Task};
+use super::task::Task;
 use crate::addr::{LinkAddr, VirtAddr};
 use crate::dump::Registers;
 use crate::error::{Error, Result};
@@ -366,9 +366,6 @@ impl<'p> Unwinder<'p> {
     /// and symbols.
     fn modules(prog: &Program, version: OrcVersion) -> Result<(Vec<ModuleCode>, Vec<String>)> {
         let d = &prog.debug;
-        let head = prog.symbol("modules")?;
-        let list = d.member("module", "list")?.offset;
-        let name = d.member("module", "name")?;
         let kallsyms = d.member("module", "kallsyms")?.offset;
         let (symtab, num_symtab) = (
             d.member("mod_kallsyms", "symtab")?.offset,
@@ -392,16 +389,13 @@ impl<'p> Unwinder<'p> {
             orc_member("orc_unwind_ip"),
             orc_member("orc_unwind"),
         );
-        let (nodes, warning) = list_for_each(prog, head);
+        let (addresses, warning) = super::modules::module_addresses(prog)?;
         let mut notices: Vec<String> = warning.map(|w| w.message).into_iter().collect();
         let mut modules = Vec::new();
-        for node in nodes {
-            let m = node.0.wrapping_sub(list);
+        for VirtAddr(m) in addresses {
             let read = |off: u64| prog.read_u64(VirtAddr(m.wrapping_add(off)));
             let one = || -> Result<ModuleCode> {
-                let raw = prog.read_vec(VirtAddr(m + name.offset), name.size.min(64) as usize)?;
-                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                let name = String::from_utf8_lossy(&raw[..end]).into_owned();
+                let name = super::modules::read_name(prog, VirtAddr(m))?;
                 let start = read(base)?;
                 let len = if size_is_u32 {
                     u64::from(prog.read_u32(VirtAddr(m + size))?)
