@@ -28,7 +28,8 @@ const PAGE_DESC_LEN: u64 = 24;
 const CACHE_SLOTS: usize = 1024;
 
 /// A direct-mapped cache of decompressed pages: slot = pfn % CACHE_SLOTS.
-type PageCache = Mutex<Vec<Option<(u64, Box<[u8]>)>>>;
+/// Pages are shared with readers, not copied out of it.
+type PageCache = Mutex<Vec<Option<(u64, std::sync::Arc<[u8]>)>>>;
 
 /// The bytes of the (logical) kdump file: the file itself, or a flattened
 /// stream seen through its chunk index.
@@ -466,7 +467,7 @@ impl KdumpFile {
     }
 
     /// The decompressed page `pfn`.
-    fn page(&self, pfn: u64) -> std::result::Result<Box<[u8]>, String> {
+    fn page(&self, pfn: u64) -> std::result::Result<std::sync::Arc<[u8]>, String> {
         let slot = (pfn % CACHE_SLOTS as u64) as usize;
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -509,7 +510,7 @@ impl KdumpFile {
             .map_err(|e| format!("page data: {e}"))?;
         let page = decompress(flags, &raw, self.block_size as usize)?;
         *self.compressions.lock().unwrap_or_else(|e| e.into_inner()) |= flags & 0x27;
-        let page = page.into_boxed_slice();
+        let page: std::sync::Arc<[u8]> = page.into();
         self.cache.lock().unwrap_or_else(|e| e.into_inner())[slot] = Some((pfn, page.clone()));
         Ok(page)
     }
