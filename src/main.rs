@@ -26,8 +26,9 @@ struct Cli {
 /// Where the kernel's memory comes from, and its debug info.
 #[derive(Args, Debug)]
 struct Target {
-    /// The kernel image with debug info (vmlinux). Optional with --core:
-    /// without it kpeek uses the dump's own kallsyms and BTF.
+    /// The kernel image with debug info (vmlinux). Optional: without it
+    /// kpeek uses the kernel's own kallsyms and BTF, from the dump or the
+    /// live guest.
     #[arg(long, value_name = "FILE")]
     vmlinux: Option<PathBuf>,
 
@@ -100,22 +101,27 @@ impl Target {
             );
         }
         if let Some(address) = &self.qemu {
-            // Without a vmlinux the kallsyms tables would have to be found
-            // by reading the whole kernel image through the gdbstub, which
-            // takes minutes: a live target needs the vmlinux.
-            let Some(vmlinux) = &self.vmlinux else {
-                return Err(Error::Usage("give --vmlinux VMLINUX with --qemu".into()));
+            // The vmlinux first: the guest stops while kpeek is connected.
+            let debug = match &self.vmlinux {
+                Some(vmlinux) => Some(kpeek::dwarf::DebugInfo::open(vmlinux)?),
+                None => None,
             };
-            let debug = kpeek::dwarf::DebugInfo::open(vmlinux)?;
             let qemu =
                 kpeek::memory::qemu::QemuGdb::connect(address, std::time::Duration::from_secs(10))?;
             let notes = qemu.notes();
-            return kpeek::kernel::Program::from_memory(
-                debug,
-                std::sync::Arc::new(qemu),
-                notes,
-                &options,
-            );
+            let qemu = std::sync::Arc::new(qemu);
+            return match debug {
+                Some(debug) => kpeek::kernel::Program::from_memory(debug, qemu, notes, &options),
+                // No vmlinux: the guest's own kallsyms and BTF, found
+                // through its page tables (a few MiB of reads).
+                None => kpeek::kernel::Program::from_memory_alone(
+                    qemu,
+                    notes,
+                    &[],
+                    std::path::Path::new(address),
+                    &options,
+                ),
+            };
         }
         let prog = match (&self.vmlinux, &self.core) {
             (Some(vmlinux), Some(core)) => kpeek::kernel::Program::open(vmlinux, core, &options)?,
@@ -886,7 +892,7 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
         .target
         .vmlinux
         .as_deref()
-        .map_or("vmlinux".into(), |p| p.display().to_string());
+        .map_or("VMLINUX".into(), |p| p.display().to_string());
     let offset = snap.kaslr_offset();
     let cpus = snap
         .threads
@@ -902,11 +908,24 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
             snap.tasks.tasks.len()
         )
         .map_err(stdout_error)?;
-        writeln!(
-            out,
-            "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"
-        )
-        .map_err(stdout_error)?;
+        if args.target.vmlinux.is_some() {
+            writeln!(
+                out,
+                "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        } else {
+            // Served from the dump's own kallsyms and BTF: GDB has no
+            // symbols unless the user has the vmlinux.
+            writeln!(
+                out,
+                "connect with:\n  gdb -ex 'target remote {addr}'\n\
+                 without a vmlinux GDB has no symbols: threads, registers and memory are at run-time \
+                 addresses (`monitor sym NAME` gives a symbol's, from the dump's kallsyms);\n\
+                 with the kernel's vmlinux, if you have it:\n  gdb VMLINUX -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        }
         writeln!(
             out,
             "the server shifts the symbols by the KASLR offset {offset:#x} (qOffsets), as `file {vmlinux} -o {offset:#x}` would"

@@ -99,8 +99,10 @@ impl Program {
     /// [`Program::open_without_vmlinux`] over any physical memory: a dump,
     /// or a live target whose `notes` carry its CPUs' CR3. `name` names the
     /// target in messages. Without VMCOREINFO the kallsyms tables are found
-    /// by reading the kernel image (some 20 MiB): quick in a dump, minutes
-    /// through QEMU's gdbstub, so the CLI asks for a vmlinux there.
+    /// by their shape in the kernel's read-only data, which the page tables
+    /// of the CPUs delimit (a few MiB, where the whole image is some 20
+    /// MiB: through QEMU's gdbstub every 2 KiB is a packet), else in the
+    /// whole image.
     pub fn from_memory_alone(
         memory: Arc<dyn MemorySource>,
         notes: Notes,
@@ -125,7 +127,7 @@ impl Program {
         // (without it) the first kernel-image mapping in a CPU's page
         // tables or the dump's kernel-text PT_LOAD, which is `_text`. The
         // link-time `_text` is then taken to be x86_64's default.
-        let (offset, phys_base, loc) = match info {
+        let (offset, phys_base, loc, rodata) = match info {
             Some(info) => {
                 let loc = Location::from_vmcoreinfo(info).ok_or_else(|| {
                     need("VMCOREINFO naming the kallsyms tables (Linux 6.0 or later)")
@@ -138,14 +140,18 @@ impl Program {
                     .number("phys_base")
                     .ok_or_else(|| need("NUMBER(phys_base) in VMCOREINFO"))?
                     as u64;
-                (offset, phys_base, Some(loc))
+                (offset, phys_base, Some(loc), None)
             }
             None => {
-                let (text, phys_base) =
-                    image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
-                        need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
-                    })?;
-                (text.wrapping_sub(DEFAULT_TEXT), phys_base, None)
+                let map = image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
+                    need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
+                })?;
+                (
+                    map.text.wrapping_sub(DEFAULT_TEXT),
+                    map.phys_base,
+                    None,
+                    map.rodata,
+                )
             }
         };
         // The kernel image is mapped linearly at __START_KERNEL_map +
@@ -167,17 +173,24 @@ impl Program {
             },
         );
         let read = |addr: u64, buf: &mut [u8]| boot.read(VirtAddr(addr), buf);
-        let loc = match loc {
-            Some(loc) => loc,
-            None => Location::find(&read, DEFAULT_TEXT.wrapping_add(offset), 256 << 20)
-                .ok_or_else(|| {
-                    Error::Kaslr(
-                        "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
-                            .into(),
-                    )
-                })?,
+        let ks = match loc {
+            Some(loc) => Kallsyms::read(&read, &loc)?,
+            None => {
+                // By their shape: in the read-only data the page tables
+                // show (a few MiB), else anywhere in the image.
+                let text = DEFAULT_TEXT.wrapping_add(offset);
+                rodata
+                    .and_then(|(start, end)| Location::search(&read, text, start, end - start))
+                    .or_else(|| Location::search(&read, text, text, 256 << 20))
+                    .ok_or_else(|| {
+                        Error::Kaslr(
+                            "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
+                                .into(),
+                        )
+                    })?
+                    .1
+            }
         };
-        let ks = Kallsyms::read(&read, &loc)?;
         // Link-time addresses, as a vmlinux would give them.
         let link = |addr: u64, kind: char| {
             if kind == 'A' {
@@ -494,19 +507,40 @@ const MAX_BTF: u64 = 256 << 20;
 /// `CONFIG_PHYSICAL_START` of 16 MiB).
 const DEFAULT_TEXT: u64 = 0xffff_ffff_8100_0000;
 
+/// Where the kernel image is, without VMCOREINFO or a vmlinux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ImageMap {
+    /// Run-time `_text`.
+    text: u64,
+    phys_base: u64,
+    /// Run-time `[start, end)` of the read-only data (`__start_rodata` ..
+    /// `__end_rodata`), where the kallsyms tables and the BTF are: the
+    /// first read-only, non-executable mapping after the text, when the
+    /// page tables are at hand.
+    rodata: Option<(u64, u64)>,
+}
+
 /// The run-time `_text` and `phys_base` without VMCOREINFO or a vmlinux:
 /// the first mapping at or above `__START_KERNEL_map` in a CPU's page
 /// tables (what crash's `calc_kaslr_offset` does), else the lowest
-/// kernel-image `PT_LOAD` of an ELF dump.
+/// kernel-image `PT_LOAD` of an ELF dump. With the page tables, the
+/// read-only data too: Linux maps its image text read-only and
+/// executable, then the read-only data non-executable, then the data
+/// writable (`mark_rodata_ro`), and unmaps the gaps between them.
 fn image_mapping(
     phys: &dyn MemorySource,
     notes: &Notes,
     virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
-) -> Option<(u64, u64)> {
-    use crate::memory::x86_64::{page_walk, START_KERNEL_MAP};
+) -> Option<ImageMap> {
+    use crate::memory::x86_64::{mappings, page_walk, START_KERNEL_MAP};
     const WINDOW: u64 = 1 << 30;
+    let mut found = None;
     for cpu in &notes.qemu_cpus {
         let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
+        // CR3, and the kernel half of a PTI pair (whose user half maps
+        // little of the kernel).
+        // Linux maps text read-only and executable, then read-only data
+        // (kallsyms, BTF), then data writable (`mark_rodata_ro`).
         for pgd in [
             cpu.cr3 & 0x000f_ffff_ffff_f000,
             cpu.cr3 & 0x000f_ffff_ffff_e000,
@@ -514,20 +548,49 @@ fn image_mapping(
             if pgd == 0 {
                 continue;
             }
-            let mut va = START_KERNEL_MAP;
-            while va < START_KERNEL_MAP + WINDOW {
-                if let Ok(pa) = page_walk(phys, crate::addr::PhysAddr(pgd), levels, 0, va) {
-                    return Some((va, pa.0.wrapping_sub(va - START_KERNEL_MAP)));
-                }
-                va += 2 << 20;
+            let pgd = crate::addr::PhysAddr(pgd);
+            let maps = mappings(
+                phys,
+                pgd,
+                levels,
+                0,
+                START_KERNEL_MAP,
+                START_KERNEL_MAP + WINDOW,
+            );
+            let Some(first) = maps.first() else { continue };
+            let Ok(pa) = page_walk(phys, pgd, levels, 0, first.start) else {
+                continue;
+            };
+            // (Kernels that free the text/rodata gap leave it mapped
+            // writable and non-executable: the first read-only run after
+            // the text, not the next run.)
+            let rodata = maps
+                .iter()
+                .skip_while(|m| !m.executable)
+                .find(|m| !m.executable && !m.writable)
+                .map(|m| (m.start, m.end));
+            let map = ImageMap {
+                text: first.start,
+                phys_base: pa.0.wrapping_sub(first.start - START_KERNEL_MAP),
+                rodata,
+            };
+            if rodata.is_some() {
+                return Some(map);
             }
+            found = found.or(Some(map));
         }
     }
-    virtual_loads
-        .iter()
-        .filter(|(va, _, _)| (START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&va.0))
-        .min_by_key(|(va, _, _)| va.0)
-        .map(|&(va, pa, _)| (va.0, pa.0.wrapping_sub(va.0 - START_KERNEL_MAP)))
+    found.or_else(|| {
+        virtual_loads
+            .iter()
+            .filter(|(va, _, _)| (START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&va.0))
+            .min_by_key(|(va, _, _)| va.0)
+            .map(|&(va, pa, _)| ImageMap {
+                text: va.0,
+                phys_base: pa.0.wrapping_sub(va.0 - START_KERNEL_MAP),
+                rodata: None,
+            })
+    })
 }
 
 /// What the vmlinux says about its own image: `_text`, `_end`, the banner
