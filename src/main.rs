@@ -87,18 +87,29 @@ impl Target {
         if let Via::Gdb(gdb) = via {
             // The vmlinux kpeek rpc keeps open, unless the command names another.
             let debug = match &self.vmlinux {
-                Some(v) if v.as_path() != gdb.vmlinux => {
+                Some(v) if Some(v.as_path()) != gdb.vmlinux => {
                     std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(v)?)
                 }
                 _ => gdb.debug.clone(),
             };
-            return kpeek::kernel::Program::from_virtual(
+            // No vmlinux: the offset kpeek rpc found with kallsyms, from
+            // the image a CPU's program counter is in.
+            let found = gdb.kaslr_offset.filter(|_| self.kaslr_offset.is_none());
+            let options = kpeek::kernel::OpenOptions {
+                kaslr_offset: self.kaslr_offset.or(found),
+                ..options
+            };
+            let mut prog = kpeek::kernel::Program::from_virtual(
                 debug,
                 gdb.memory.clone(),
                 gdb.pcs,
                 gdb.cpus,
                 &options,
-            );
+            )?;
+            if found.is_some() {
+                prog.located.method = kpeek::memory::kaslr::KaslrMethod::ProgramCounter;
+            }
+            return Ok(prog);
         }
         if let Some(address) = &self.qemu {
             // The vmlinux first: the guest stops while kpeek is connected.
@@ -325,9 +336,10 @@ enum Command {
     Serve(ServeArgs),
     /// Speak JSON lines on stdin/stdout (used by gdb-scripts/kpeek.py).
     Rpc {
-        /// The kernel image with debug info (the one GDB has loaded).
+        /// The kernel image with debug info (the one GDB has loaded); without
+        /// it, the kernel's own kallsyms and BTF, read through GDB.
         #[arg(long, value_name = "FILE")]
-        vmlinux: PathBuf,
+        vmlinux: Option<PathBuf>,
     },
 }
 
@@ -338,8 +350,10 @@ struct GdbTarget<'a> {
     memory: &'a std::sync::Arc<dyn kpeek::memory::MemorySource>,
     pcs: &'a [u64],
     cpus: &'a [kpeek::dump::Registers],
-    vmlinux: &'a std::path::Path,
+    vmlinux: Option<&'a std::path::Path>,
     debug: &'a std::sync::Arc<kpeek::dwarf::DebugInfo>,
+    /// Without a vmlinux: the KASLR offset found with the kernel's kallsyms.
+    kaslr_offset: Option<u64>,
 }
 
 /// Where memory comes from: the files and targets named on the command
@@ -393,7 +407,7 @@ impl Command {
             }
             Command::Bt(args) => bt(args, out, via),
             Command::Serve(args) => serve(args),
-            Command::Rpc { vmlinux } => rpc(&vmlinux),
+            Command::Rpc { vmlinux } => rpc(vmlinux.as_deref()),
         }
     }
 }
@@ -724,18 +738,27 @@ fn threads(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<(
 /// `kpeek rpc`: serve gdb-scripts/kpeek.py. Each request is an ordinary
 /// kpeek command line; its memory comes from GDB, its output goes back in
 /// the response.
-fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
+fn rpc(vmlinux: Option<&std::path::Path>) -> kpeek::Result<()> {
     use kpeek::rpc::{GdbMemory, Response};
     let stdin = std::io::BufReader::new(std::io::stdin());
     let gdb = std::sync::Arc::new(GdbMemory::new(Box::new(stdin), Box::new(std::io::stdout())));
     let memory: std::sync::Arc<dyn kpeek::memory::MemorySource> = gdb.clone();
     // Opened at the first command and kept: types resolved once serve every command.
-    let mut shared: Option<std::sync::Arc<kpeek::dwarf::DebugInfo>> = None;
-    let mut debug_info = || -> kpeek::Result<std::sync::Arc<kpeek::dwarf::DebugInfo>> {
+    // Without a vmlinux, found in the kernel's memory from the CPUs' pcs,
+    // with the KASLR offset.
+    type Shared = (std::sync::Arc<kpeek::dwarf::DebugInfo>, Option<u64>);
+    let mut shared: Option<Shared> = None;
+    let mut debug_info = |pcs: &[u64]| -> kpeek::Result<Shared> {
         if let Some(d) = &shared {
             return Ok(d.clone());
         }
-        let d = std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(vmlinux)?);
+        let d = match vmlinux {
+            Some(v) => (std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(v)?), None),
+            None => {
+                let (d, offset) = kpeek::kernel::program::debug_from_virtual(&*memory, pcs)?;
+                (std::sync::Arc::new(d), Some(offset))
+            }
+        };
         shared = Some(d.clone());
         Ok(d)
     };
@@ -753,15 +776,17 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             continue;
         }
         if request.prepare {
-            let error = match debug_info() {
-                Ok(debug) => {
+            // (No vmlinux: nothing to load before a command brings the pcs.)
+            let error = match vmlinux.map(|_| debug_info(&[])) {
+                None => None,
+                Some(Ok((debug, _))) => {
                     for ty in ["task_struct", "signal_struct", "cred", "rq", "mm_struct"] {
                         // A kernel without one of them fails later, with context.
                         let _ = debug.type_size(ty);
                     }
                     None
                 }
-                Err(e) => Some(e.to_string()),
+                Some(Err(e)) => Some(e.to_string()),
             };
             gdb.respond(&Response {
                 id: request.id,
@@ -780,9 +805,11 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
         let takes_vmlinux = argv.get(1).is_some_and(|c| {
             !c.starts_with('-') && !matches!(c.as_str(), "help" | "rpc" | "serve")
         });
-        if takes_vmlinux && !argv.iter().any(|a| a == "--vmlinux") {
-            argv.push("--vmlinux".into());
-            argv.push(vmlinux.display().to_string());
+        if let Some(vmlinux) = vmlinux.filter(|_| takes_vmlinux) {
+            if !argv.iter().any(|a| a == "--vmlinux") {
+                argv.push("--vmlinux".into());
+                argv.push(vmlinux.display().to_string());
+            }
         }
         let pcs = request.pcs();
         let cpus = request.cpu_registers();
@@ -798,7 +825,7 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             }) => Err(Error::Usage(
                 "rpc and serve cannot run inside kpeek rpc".into(),
             )),
-            Ok(cli) => debug_info().and_then(|debug| {
+            Ok(cli) => debug_info(&pcs).and_then(|(debug, kaslr_offset)| {
                 cli.command.run(
                     &mut out,
                     Via::Gdb(GdbTarget {
@@ -807,6 +834,7 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
                         cpus: &cpus,
                         vmlinux,
                         debug: &debug,
+                        kaslr_offset,
                     }),
                 )
             }),

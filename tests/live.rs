@@ -518,7 +518,69 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
             "{}: GDB and kpeek left the guest stopped",
             fixture.name
         );
+
+        // GDB with no file: kpeek.py's kpeek rpc finds the kernel from the
+        // CPUs' pcs, its kallsyms and BTF through GDB's reads.
+        let t = Instant::now();
+        let out = gdb_without_file(
+            guest.port,
+            &[
+                &source,
+                "echo @@JSON\n",
+                "kpeek ps --threads --format json",
+                "echo @@INFO\n",
+                "kpeek info --format json",
+                "echo @@STATS\n",
+                "kpeek stats",
+                "echo @@END\n",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_str(&between(&out, "@@JSON\n", "@@INFO"))
+            .unwrap_or_else(|e| panic!("{}: kpeek ps without a file: {e}\n{out}", fixture.name));
+        check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
+        let info: serde_json::Value =
+            serde_json::from_str(&between(&out, "@@INFO\n", "@@STATS")).expect("info json");
+        assert_eq!(info["symbols"], "kallsyms", "{}", fixture.name);
+        assert_eq!(info["types"], "btf", "{}", fixture.name);
+        assert_eq!(
+            info["banner"].as_str().map(str::trim_end),
+            Some(truth.files["/proc/version"].trim_end()),
+            "{}",
+            fixture.name
+        );
+        eprintln!(
+            "{}: kpeek.py without a vmlinux: ps and info in {:?}; {}",
+            fixture.name,
+            t.elapsed(),
+            between(&out, "@@STATS\n", "@@END").trim()
+        );
+        assert!(guest.running(), "{}: left stopped", fixture.name);
     }
+}
+
+/// Real GDB with no symbol file, attached to QEMU's gdbstub.
+fn gdb_without_file(port: u16, commands: &[&str]) -> String {
+    let mut cmd = Command::new("gdb");
+    cmd.args([
+        "-nx",
+        "-batch",
+        "-ex",
+        "set pagination off",
+        "-ex",
+        "set width 0",
+    ])
+    .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+    .env("KPEEK", env!("CARGO_BIN_EXE_kpeek"));
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    let out = cmd.output().expect("gdb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Traceback") && !stderr.contains("Python Exception"),
+        "{stderr}"
+    );
+    format!("{}{stderr}", String::from_utf8_lossy(&out.stdout))
 }
 
 #[test]

@@ -191,66 +191,8 @@ impl Program {
                     .1
             }
         };
-        // Link-time addresses, as a vmlinux would give them.
-        let link = |addr: u64, kind: char| {
-            if kind == 'A' {
-                addr
-            } else {
-                addr.wrapping_sub(offset)
-            }
-        };
-        let sym = |name: &str| ks.lookup(name).map(|s| link(s.addr, s.kind));
-        // BTF from the kernel's memory.
-        let (Some(start), Some(stop)) = (ks.lookup("__start_BTF"), ks.lookup("__stop_BTF")) else {
-            return Err(need(
-                "a kernel built with CONFIG_DEBUG_INFO_BTF (no __start_BTF in kallsyms)",
-            ));
-        };
-        let len = stop
-            .addr
-            .checked_sub(start.addr)
-            .filter(|&l| l > 0 && l <= MAX_BTF);
-        let Some(len) = len else {
-            return Err(Error::BadFile {
-                path: name.to_path_buf(),
-                what: format!(
-                    "__start_BTF {:#x} .. __stop_BTF {:#x} is not a plausible BTF size",
-                    start.addr, stop.addr
-                ),
-            });
-        };
-        let mut btf = vec![0u8; len as usize];
-        boot.read(VirtAddr(start.addr), &mut btf)?;
-        let origin = name.join("__start_BTF");
-        let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
-        debug.use_kallsyms(
-            ks.symbols()
-                .iter()
-                .map(|s| (s.name.clone(), LinkAddr(link(s.addr, s.kind))))
-                .collect(),
-        );
-        // The image facts a vmlinux would give, from kallsyms; the banner
-        // is the dump's own, so the usual proof only checks the layout.
-        let need_sym = |name: &str| {
-            sym(name).ok_or_else(|| Error::Kaslr(format!("kallsyms has no symbol {name}")))
-        };
-        let linux_banner = need_sym("linux_banner")?;
-        let mut banner = vec![0u8; 512];
-        boot.read(VirtAddr(linux_banner.wrapping_add(offset)), &mut banner)?;
-        let nul = banner
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or_else(|| Error::Kaslr("linux_banner has no NUL".into()))?;
-        banner.truncate(nul + 1);
-        let facts = ImageFacts {
-            text: LinkAddr(need_sym("_text")?),
-            end: LinkAddr(need_sym("_end")?),
-            linux_banner: LinkAddr(linux_banner),
-            banner,
-            init_top_pgt: sym("init_top_pgt").map(LinkAddr),
-            page_offset_base: sym("page_offset_base").map(LinkAddr),
-            vmalloc_base: sym("vmalloc_base").map(LinkAddr),
-        };
+        let debug = debug_from_kallsyms(&ks, offset, &read, name)?;
+        let facts = facts_from_kallsyms(&debug, offset, &read)?;
         Program::locate_in(
             Arc::new(debug),
             memory,
@@ -314,7 +256,19 @@ impl Program {
         cpus: &[crate::dump::Registers],
         options: &OpenOptions,
     ) -> Result<Program> {
-        let facts = image_facts(&debug)?;
+        let facts = match (image_facts(&debug), options.kaslr_offset) {
+            (Ok(facts), _) => facts,
+            // No vmlinux (`debug_from_virtual`): the facts from kallsyms,
+            // the banner from memory, at the offset found with them.
+            (Err(_), Some(offset))
+                if debug.symbol_source() == crate::dwarf::SymbolSource::Kallsyms =>
+            {
+                let read =
+                    |addr: u64, buf: &mut [u8]| memory.read_phys(crate::addr::PhysAddr(addr), buf);
+                facts_from_kallsyms(&debug, offset, &read)?
+            }
+            (Err(e), _) => return Err(e),
+        };
         let located =
             crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
         let space = KernelSpace::over_virtual(memory.clone(), located.layout);
@@ -591,6 +545,130 @@ fn image_mapping(
                 rodata: None,
             })
     })
+}
+
+/// Debug info with no vmlinux: the kernel's decoded kallsyms (run-time
+/// addresses; `offset` is the KASLR offset) as the symbols, and the BTF
+/// they delimit (`__start_BTF..__stop_BTF`, read through `read`) as the
+/// types. `name` names the kernel's memory in messages.
+fn debug_from_kallsyms(
+    ks: &crate::kernel::kallsyms::Kallsyms,
+    offset: u64,
+    read: &crate::kernel::kallsyms::ReadFn<'_>,
+    name: &Path,
+) -> Result<DebugInfo> {
+    let (Some(start), Some(stop)) = (ks.lookup("__start_BTF"), ks.lookup("__stop_BTF")) else {
+        return Err(Error::Usage(format!(
+            "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs \
+             a kernel built with CONFIG_DEBUG_INFO_BTF (no __start_BTF in kallsyms); give --vmlinux VMLINUX",
+            name.display()
+        )));
+    };
+    let len = stop
+        .addr
+        .checked_sub(start.addr)
+        .filter(|&l| l > 0 && l <= MAX_BTF);
+    let Some(len) = len else {
+        return Err(Error::BadFile {
+            path: name.to_path_buf(),
+            what: format!(
+                "__start_BTF {:#x} .. __stop_BTF {:#x} is not a plausible BTF size",
+                start.addr, stop.addr
+            ),
+        });
+    };
+    let mut btf = vec![0u8; len as usize];
+    read(start.addr, &mut btf)?;
+    let origin = name.join("__start_BTF");
+    let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
+    // Link-time addresses, as a vmlinux would give them (per-CPU `A`
+    // symbols are offsets: as they are).
+    debug.use_kallsyms(
+        ks.symbols()
+            .iter()
+            .map(|s| {
+                let addr = if s.kind == 'A' {
+                    s.addr
+                } else {
+                    s.addr.wrapping_sub(offset)
+                };
+                (s.name.clone(), LinkAddr(addr))
+            })
+            .collect(),
+    );
+    Ok(debug)
+}
+
+/// The image facts a vmlinux would give, from kallsyms; the banner is the
+/// kernel's own (read at `linux_banner` + `offset`), so the usual proof
+/// only checks the layout.
+fn facts_from_kallsyms(
+    debug: &DebugInfo,
+    offset: u64,
+    read: &crate::kernel::kallsyms::ReadFn<'_>,
+) -> Result<ImageFacts> {
+    let sym = |name: &str| debug.symbol(name).map(|s| s.addr.get());
+    let need_sym = |name: &str| {
+        sym(name).ok_or_else(|| Error::Kaslr(format!("kallsyms has no symbol {name}")))
+    };
+    let linux_banner = need_sym("linux_banner")?;
+    let mut banner = vec![0u8; 512];
+    read(linux_banner.wrapping_add(offset), &mut banner)?;
+    let nul = banner
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| Error::Kaslr("linux_banner has no NUL".into()))?;
+    banner.truncate(nul + 1);
+    Ok(ImageFacts {
+        text: LinkAddr(need_sym("_text")?),
+        end: LinkAddr(need_sym("_end")?),
+        linux_banner: LinkAddr(linux_banner),
+        banner,
+        init_top_pgt: sym("init_top_pgt").map(LinkAddr),
+        page_offset_base: sym("page_offset_base").map(LinkAddr),
+        vmalloc_base: sym("vmalloc_base").map(LinkAddr),
+    })
+}
+
+/// Debug info with no vmlinux over kernel *virtual* memory (GDB's view,
+/// `kpeek rpc` with nothing loaded in GDB): the kernel image is the one a
+/// CPU's program counter is in, `_text` where its mapping starts (x86_64
+/// maps nothing just below it, and KASLR moves it in 2 MiB steps); its
+/// kallsyms tables are found there by their shape, its BTF read from
+/// `__start_BTF`. Gives the debug info and the KASLR offset. Reads the
+/// image up to the tables (some MiB) once.
+pub fn debug_from_virtual(memory: &dyn MemorySource, pcs: &[u64]) -> Result<(DebugInfo, u64)> {
+    use crate::kernel::kallsyms::Location;
+    use crate::memory::x86_64::START_KERNEL_MAP;
+    const STEP: u64 = 2 << 20;
+    const WINDOW: u64 = 1 << 30;
+    let read = |addr: u64, buf: &mut [u8]| memory.read_phys(crate::addr::PhysAddr(addr), buf);
+    let readable = |addr: u64| read(addr, &mut [0u8; 1]).is_ok();
+    let mut tried = Vec::new();
+    for &pc in pcs {
+        if !(START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&pc) {
+            continue; // user mode, or a module
+        }
+        let mut text = pc & !(STEP - 1);
+        while text > START_KERNEL_MAP && readable(text - 1) {
+            text -= STEP;
+        }
+        if tried.contains(&text) {
+            continue;
+        }
+        tried.push(text);
+        if let Some((_, ks)) = Location::search(&read, text, text, 256 << 20) {
+            let offset = text.wrapping_sub(DEFAULT_TEXT);
+            let debug = debug_from_kallsyms(&ks, offset, &read, Path::new("kernel memory"))?;
+            return Ok((debug, offset));
+        }
+    }
+    Err(Error::Kaslr(if tried.is_empty() {
+        "no CPU is in the kernel's text (their program counters): cannot find the kernel without a vmlinux; stop the guest in the kernel, or load the vmlinux".into()
+    } else {
+        "no kallsyms tables in the kernel image the CPUs are in: load the vmlinux (file vmlinux)"
+            .into()
+    }))
 }
 
 /// What the vmlinux says about its own image: `_text`, `_end`, the banner
