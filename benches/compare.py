@@ -287,10 +287,15 @@ def live_rows(threads=None):
             rows.append(f"| {name} | {elapsed:.3f} s | {packets} |")
         # kpeek straight to QEMU's gdbstub, no GDB: a whole process each time
         # (connect, target description, registers, vmlinux, KASLR, listing).
-        for name, args in (("`kpeek ps --style lx --qemu` (no GDB; whole process)", ["ps", "--style", "lx"]),
+        vmlinux = ["--vmlinux", os.path.join(fixture, "vmlinux")]
+        for name, args in (("`kpeek ps --style lx --qemu` (no GDB; whole process)", ["ps", "--style", "lx", *vmlinux]),
                            ("`kpeek ps --threads --format json --qemu` (no GDB; whole process)",
-                            ["ps", "--threads", "--format", "json"]))[:1 if threads else 2]:
-            cmd = [KPEEK, *args, "--qemu", f"127.0.0.1:{port}", "--vmlinux", os.path.join(fixture, "vmlinux")]
+                            ["ps", "--threads", "--format", "json", *vmlinux]),
+                           # No vmlinux: the guest's kallsyms (in the read-only data its page
+                           # tables show) and its BTF, through the gdbstub.
+                           ("`kpeek ps --threads --format json --qemu`, no vmlinux (no GDB; whole process)",
+                            ["ps", "--threads", "--format", "json"]))[:1 if threads else 3]:
+            cmd = [KPEEK, *args, "--qemu", f"127.0.0.1:{port}"]
             trace = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, KPEEK_TRACE_RSP="1"))
             packets = sum(1 for l in trace.stderr.splitlines() if l.startswith("kpeek: rsp -> m"))
             elapsed, _ = measure(cmd)

@@ -10,7 +10,8 @@
 # kpeek finds the kernel itself.
 #
 # The kpeek binary comes from $KPEEK, else from PATH. The vmlinux is the one
-# GDB has loaded (`gdb vmlinux` or `file vmlinux`), or `set kpeek-vmlinux`.
+# GDB has loaded (`gdb vmlinux` or `file vmlinux`), or `set kpeek-vmlinux`; with none,
+# the kernel's own kallsyms and BTF, read through GDB.
 
 import json
 import os
@@ -42,7 +43,8 @@ class _Kpeek:
         for objfile in gdb.objfiles():
             if objfile.filename and os.path.isfile(objfile.filename):
                 return objfile.filename
-        raise gdb.GdbError("kpeek: load the kernel's vmlinux first (gdb vmlinux, or file vmlinux)")
+        # None: kpeek reads the kernel's own kallsyms and BTF through GDB.
+        return None
 
     def _start(self):
         vmlinux = self._vmlinux()
@@ -54,7 +56,7 @@ class _Kpeek:
             raise gdb.GdbError("kpeek: the kpeek binary is not on PATH; set KPEEK=/path/to/kpeek")
         try:
             self.proc = subprocess.Popen(
-                [exe, "rpc", "--vmlinux", vmlinux],
+                [exe, "rpc"] + (["--vmlinux", vmlinux] if vmlinux else []),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -143,9 +145,11 @@ class _Kpeek:
         return pcs, cpus
 
     def prepare(self):
-        """Start kpeek rpc now and let it load the vmlinux's types, so the
-        first command is quick. Quietly does nothing if it cannot (no
-        vmlinux yet, no kpeek binary): the commands then say why."""
+        """Start kpeek rpc now and let it load the vmlinux's symbols and
+        types, so the first command is quick (with no vmlinux, kpeek finds
+        the kernel's own kallsyms and BTF at the first command instead).
+        Quietly does nothing if it cannot (no kpeek binary): the commands
+        then say why."""
         try:
             self._start()
             self._exchange({"id": self.next_id, "prepare": True})

@@ -26,8 +26,9 @@ struct Cli {
 /// Where the kernel's memory comes from, and its debug info.
 #[derive(Args, Debug)]
 struct Target {
-    /// The kernel image with debug info (vmlinux). Optional with --core:
-    /// without it kpeek uses the dump's own kallsyms and BTF.
+    /// The kernel image with debug info (vmlinux). Optional: without it
+    /// kpeek uses the kernel's own kallsyms and BTF, from the dump or the
+    /// live guest.
     #[arg(long, value_name = "FILE")]
     vmlinux: Option<PathBuf>,
 
@@ -94,36 +95,52 @@ impl Target {
         if let Via::Gdb(gdb) = via {
             // The vmlinux kpeek rpc keeps open, unless the command names another.
             let debug = match &self.vmlinux {
-                Some(v) if v.as_path() != gdb.vmlinux => {
+                Some(v) if Some(v.as_path()) != gdb.vmlinux => {
                     std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(v)?)
                 }
                 _ => gdb.debug.clone(),
             };
-            return kpeek::kernel::Program::from_virtual(
+            // No vmlinux: the offset kpeek rpc found with kallsyms, from
+            // the image a CPU's program counter is in.
+            let found = gdb.kaslr_offset.filter(|_| self.kaslr_offset.is_none());
+            let options = kpeek::kernel::OpenOptions {
+                kaslr_offset: self.kaslr_offset.or(found),
+                ..options
+            };
+            let mut prog = kpeek::kernel::Program::from_virtual(
                 debug,
                 gdb.memory.clone(),
                 gdb.pcs,
                 gdb.cpus,
                 &options,
-            );
+            )?;
+            if found.is_some() {
+                prog.located.method = kpeek::memory::kaslr::KaslrMethod::ProgramCounter;
+            }
+            return Ok(prog);
         }
         if let Some(address) = &self.qemu {
-            // Without a vmlinux the kallsyms tables would have to be found
-            // by reading the whole kernel image through the gdbstub, which
-            // takes minutes: a live target needs the vmlinux.
-            let Some(vmlinux) = &self.vmlinux else {
-                return Err(Error::Usage("give --vmlinux VMLINUX with --qemu".into()));
+            // The vmlinux first: the guest stops while kpeek is connected.
+            let debug = match &self.vmlinux {
+                Some(vmlinux) => Some(kpeek::dwarf::DebugInfo::open(vmlinux)?),
+                None => None,
             };
-            let debug = kpeek::dwarf::DebugInfo::open(vmlinux)?;
             let qemu =
                 kpeek::memory::qemu::QemuGdb::connect(address, std::time::Duration::from_secs(10))?;
             let notes = qemu.notes();
-            return kpeek::kernel::Program::from_memory(
-                debug,
-                std::sync::Arc::new(qemu),
-                notes,
-                &options,
-            );
+            let qemu = std::sync::Arc::new(qemu);
+            return match debug {
+                Some(debug) => kpeek::kernel::Program::from_memory(debug, qemu, notes, &options),
+                // No vmlinux: the guest's own kallsyms and BTF, found
+                // through its page tables (a few MiB of reads).
+                None => kpeek::kernel::Program::from_memory_alone(
+                    qemu,
+                    notes,
+                    &[],
+                    std::path::Path::new(address),
+                    &options,
+                ),
+            };
         }
         let prog = match (&self.vmlinux, &self.core) {
             (Some(vmlinux), Some(core)) => kpeek::kernel::Program::open(vmlinux, core, &options)?,
@@ -327,9 +344,10 @@ enum Command {
     Serve(ServeArgs),
     /// Speak JSON lines on stdin/stdout (used by gdb-scripts/kpeek.py).
     Rpc {
-        /// The kernel image with debug info (the one GDB has loaded).
+        /// The kernel image with debug info (the one GDB has loaded); without
+        /// it, the kernel's own kallsyms and BTF, read through GDB.
         #[arg(long, value_name = "FILE")]
-        vmlinux: PathBuf,
+        vmlinux: Option<PathBuf>,
     },
 }
 
@@ -340,8 +358,10 @@ struct GdbTarget<'a> {
     memory: &'a std::sync::Arc<dyn kpeek::memory::MemorySource>,
     pcs: &'a [u64],
     cpus: &'a [kpeek::dump::Registers],
-    vmlinux: &'a std::path::Path,
+    vmlinux: Option<&'a std::path::Path>,
     debug: &'a std::sync::Arc<kpeek::dwarf::DebugInfo>,
+    /// Without a vmlinux: the KASLR offset found with the kernel's kallsyms.
+    kaslr_offset: Option<u64>,
 }
 
 /// Where memory comes from: the files and targets named on the command
@@ -384,9 +404,11 @@ impl Command {
                 let file = match (&btf, &vmlinux, via) {
                     (Some(b), _, _) => TypeFile::Btf(b),
                     // kpeek rpc: the vmlinux it keeps open.
-                    (None, Some(v), Via::Gdb(gdb)) if v.as_path() == gdb.vmlinux => {
+                    (None, Some(v), Via::Gdb(gdb)) if Some(v.as_path()) == gdb.vmlinux => {
                         TypeFile::Opened(gdb.debug)
                     }
+                    // kpeek rpc with no vmlinux: the kernel's own BTF.
+                    (None, None, Via::Gdb(gdb)) => TypeFile::Opened(gdb.debug),
                     (None, Some(v), _) => TypeFile::Dwarf(v),
                     (None, None, _) => {
                         return Err(kpeek::Error::Usage("--vmlinux or --btf is required".into()))
@@ -399,7 +421,7 @@ impl Command {
             }
             Command::Bt(args) => bt(args, out, via),
             Command::Serve(args) => serve(args),
-            Command::Rpc { vmlinux } => rpc(&vmlinux),
+            Command::Rpc { vmlinux } => rpc(vmlinux.as_deref()),
         }
     }
 }
@@ -734,18 +756,27 @@ fn threads(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<(
 /// `kpeek rpc`: serve gdb-scripts/kpeek.py. Each request is an ordinary
 /// kpeek command line; its memory comes from GDB, its output goes back in
 /// the response.
-fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
+fn rpc(vmlinux: Option<&std::path::Path>) -> kpeek::Result<()> {
     use kpeek::rpc::{GdbMemory, Response};
     let stdin = std::io::BufReader::new(std::io::stdin());
     let gdb = std::sync::Arc::new(GdbMemory::new(Box::new(stdin), Box::new(std::io::stdout())));
     let memory: std::sync::Arc<dyn kpeek::memory::MemorySource> = gdb.clone();
     // Opened at the first command and kept: types resolved once serve every command.
-    let mut shared: Option<std::sync::Arc<kpeek::dwarf::DebugInfo>> = None;
-    let mut debug_info = || -> kpeek::Result<std::sync::Arc<kpeek::dwarf::DebugInfo>> {
+    // Without a vmlinux, found in the kernel's memory from the CPUs' pcs,
+    // with the KASLR offset.
+    type Shared = (std::sync::Arc<kpeek::dwarf::DebugInfo>, Option<u64>);
+    let mut shared: Option<Shared> = None;
+    let mut debug_info = |pcs: &[u64]| -> kpeek::Result<Shared> {
         if let Some(d) = &shared {
             return Ok(d.clone());
         }
-        let d = std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(vmlinux)?);
+        let d = match vmlinux {
+            Some(v) => (std::sync::Arc::new(kpeek::dwarf::DebugInfo::open(v)?), None),
+            None => {
+                let (d, offset) = kpeek::kernel::program::debug_from_virtual(&*memory, pcs)?;
+                (std::sync::Arc::new(d), Some(offset))
+            }
+        };
         shared = Some(d.clone());
         Ok(d)
     };
@@ -763,8 +794,10 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             continue;
         }
         if request.prepare {
-            let error = match debug_info() {
-                Ok(debug) => {
+            // (No vmlinux: nothing to load before a command brings the pcs.)
+            let error = match vmlinux.map(|_| debug_info(&[])) {
+                None => None,
+                Some(Ok((debug, _))) => {
                     // The symbol table and the task types: what every
                     // command needs first. A kernel without one of them
                     // fails later, with context.
@@ -772,7 +805,7 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
                     let _ = kpeek::kernel::prepare(&debug);
                     None
                 }
-                Err(e) => Some(e.to_string()),
+                Some(Err(e)) => Some(e.to_string()),
             };
             gdb.respond(&Response {
                 id: request.id,
@@ -791,9 +824,11 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
         let takes_vmlinux = argv.get(1).is_some_and(|c| {
             !c.starts_with('-') && !matches!(c.as_str(), "help" | "rpc" | "serve")
         });
-        if takes_vmlinux && !argv.iter().any(|a| a == "--vmlinux") {
-            argv.push("--vmlinux".into());
-            argv.push(vmlinux.display().to_string());
+        if let Some(vmlinux) = vmlinux.filter(|_| takes_vmlinux) {
+            if !argv.iter().any(|a| a == "--vmlinux") {
+                argv.push("--vmlinux".into());
+                argv.push(vmlinux.display().to_string());
+            }
         }
         let pcs = request.pcs();
         let cpus = request.cpu_registers();
@@ -809,7 +844,7 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
             }) => Err(Error::Usage(
                 "rpc and serve cannot run inside kpeek rpc".into(),
             )),
-            Ok(cli) => debug_info().and_then(|debug| {
+            Ok(cli) => debug_info(&pcs).and_then(|(debug, kaslr_offset)| {
                 cli.command.run(
                     &mut out,
                     Via::Gdb(GdbTarget {
@@ -818,6 +853,7 @@ fn rpc(vmlinux: &std::path::Path) -> kpeek::Result<()> {
                         cpus: &cpus,
                         vmlinux,
                         debug: &debug,
+                        kaslr_offset,
                     }),
                 )
             }),
@@ -903,7 +939,7 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
         .target
         .vmlinux
         .as_deref()
-        .map_or("vmlinux".into(), |p| p.display().to_string());
+        .map_or("VMLINUX".into(), |p| p.display().to_string());
     let offset = snap.kaslr_offset();
     let cpus = snap
         .threads
@@ -919,11 +955,24 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
             snap.tasks.tasks.len()
         )
         .map_err(stdout_error)?;
-        writeln!(
-            out,
-            "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"
-        )
-        .map_err(stdout_error)?;
+        if args.target.vmlinux.is_some() {
+            writeln!(
+                out,
+                "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        } else {
+            // Served from the dump's own kallsyms and BTF: GDB has no
+            // symbols unless the user has the vmlinux.
+            writeln!(
+                out,
+                "connect with:\n  gdb -ex 'target remote {addr}'\n\
+                 without a vmlinux GDB has no symbols: threads, registers and memory are at run-time \
+                 addresses (`monitor sym NAME` gives a symbol's, from the dump's kallsyms);\n\
+                 with the kernel's vmlinux, if you have it:\n  gdb VMLINUX -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        }
         writeln!(
             out,
             "the server shifts the symbols by the KASLR offset {offset:#x} (qOffsets), as `file {vmlinux} -o {offset:#x}` would"

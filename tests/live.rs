@@ -223,6 +223,76 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             "{}: the guest was left stopped",
             fixture.name
         );
+        // No vmlinux: the guest's own kallsyms (found in the read-only data
+        // its page tables show) and BTF. The same tasks as with the vmlinux
+        // and as the guest's /proc, in a bounded number of packets.
+        let t = Instant::now();
+        let alone = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .args(["ps", "--threads", "--format", "json", "--qemu", &qemu])
+            .env("KPEEK_TRACE_RSP", "1")
+            .output()
+            .expect("kpeek");
+        let took = t.elapsed();
+        let trace = String::from_utf8_lossy(&alone.stderr);
+        assert!(alone.status.success(), "{}: {trace}", fixture.name);
+        let packets = trace
+            .lines()
+            .filter(|l| l.starts_with("kpeek: rsp -> m"))
+            .count();
+        eprintln!(
+            "{}: ps --qemu without a vmlinux: {packets} memory packets, {took:?} (traced)",
+            fixture.name
+        );
+        assert!(
+            packets < 3000,
+            "{}: {packets} packets without a vmlinux",
+            fixture.name
+        );
+        let alone: serde_json::Value = serde_json::from_slice(&alone.stdout).expect("json");
+        let tasks = alone["tasks"].as_array().expect("tasks");
+        check_tasks(&fixture, tasks, &guest.truth());
+        // (The guest ran in between: a kernel thread may have come or gone.)
+        let ids = |tasks: &[serde_json::Value]| -> std::collections::BTreeMap<i64, String> {
+            tasks
+                .iter()
+                .map(|t| {
+                    let id = format!("{} {} {} {}", t["tgid"], t["ppid"], t["comm"], t["kthread"]);
+                    (t["pid"].as_i64().unwrap_or(-1), id)
+                })
+                .collect()
+        };
+        let (alone, with) = (ids(tasks), ids(json["tasks"].as_array().expect("tasks")));
+        let mut same = 0;
+        for (pid, id) in &alone {
+            if let Some(w) = with.get(pid) {
+                assert_eq!(
+                    id, w,
+                    "{}: pid {pid} with and without the vmlinux",
+                    fixture.name
+                );
+                same += 1;
+            }
+        }
+        assert!(
+            same + 2 >= with.len().max(alone.len()),
+            "{}: {same} tasks in common",
+            fixture.name
+        );
+        let info = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .args(["info", "--format", "json", "--qemu", &qemu])
+            .output()
+            .expect("kpeek");
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
+        assert_eq!(info["types"], "btf", "{}", fixture.name);
+        assert_eq!(info["symbols"], "kallsyms", "{}", fixture.name);
+        assert!(info["vmlinux"].is_null(), "{}", fixture.name);
+        assert_eq!(
+            info["banner"].as_str().map(str::trim_end),
+            Some(guest.truth().files["/proc/version"].trim_end()),
+            "{}",
+            fixture.name
+        );
+        assert!(guest.running(), "{}: left stopped", fixture.name);
         // Kernel stacks of the live guest, with the CPUs' registers from the gdbstub.
         let out = kpeek(
             &[
@@ -448,7 +518,69 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
             "{}: GDB and kpeek left the guest stopped",
             fixture.name
         );
+
+        // GDB with no file: kpeek.py's kpeek rpc finds the kernel from the
+        // CPUs' pcs, its kallsyms and BTF through GDB's reads.
+        let t = Instant::now();
+        let out = gdb_without_file(
+            guest.port,
+            &[
+                &source,
+                "echo @@JSON\n",
+                "kpeek ps --threads --format json",
+                "echo @@INFO\n",
+                "kpeek info --format json",
+                "echo @@STATS\n",
+                "kpeek stats",
+                "echo @@END\n",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_str(&between(&out, "@@JSON\n", "@@INFO"))
+            .unwrap_or_else(|e| panic!("{}: kpeek ps without a file: {e}\n{out}", fixture.name));
+        check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
+        let info: serde_json::Value =
+            serde_json::from_str(&between(&out, "@@INFO\n", "@@STATS")).expect("info json");
+        assert_eq!(info["symbols"], "kallsyms", "{}", fixture.name);
+        assert_eq!(info["types"], "btf", "{}", fixture.name);
+        assert_eq!(
+            info["banner"].as_str().map(str::trim_end),
+            Some(truth.files["/proc/version"].trim_end()),
+            "{}",
+            fixture.name
+        );
+        eprintln!(
+            "{}: kpeek.py without a vmlinux: ps and info in {:?}; {}",
+            fixture.name,
+            t.elapsed(),
+            between(&out, "@@STATS\n", "@@END").trim()
+        );
+        assert!(guest.running(), "{}: left stopped", fixture.name);
     }
+}
+
+/// Real GDB with no symbol file, attached to QEMU's gdbstub.
+fn gdb_without_file(port: u16, commands: &[&str]) -> String {
+    let mut cmd = Command::new("gdb");
+    cmd.args([
+        "-nx",
+        "-batch",
+        "-ex",
+        "set pagination off",
+        "-ex",
+        "set width 0",
+    ])
+    .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+    .env("KPEEK", env!("CARGO_BIN_EXE_kpeek"));
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    let out = cmd.output().expect("gdb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Traceback") && !stderr.contains("Python Exception"),
+        "{stderr}"
+    );
+    format!("{}{stderr}", String::from_utf8_lossy(&out.stdout))
 }
 
 #[test]

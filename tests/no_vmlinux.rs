@@ -149,3 +149,50 @@ fn damaged_kallsyms_location_is_an_error() {
         }
     }
 }
+
+/// Kernel virtual memory as a debugger gives it (what `kpeek rpc` reads
+/// through GDB): a dump read through its vmlinux-located address space.
+struct Virtual(Program);
+
+impl kpeek::memory::MemorySource for Virtual {
+    fn read_phys(&self, addr: kpeek::addr::PhysAddr, buf: &mut [u8]) -> kpeek::Result<()> {
+        self.0.read(kpeek::addr::VirtAddr(addr.0), buf)
+    }
+}
+
+/// `kpeek rpc` with nothing loaded in GDB: from one kernel-text program
+/// counter, the KASLR offset and the symbols equal the guest's own
+/// (its /proc/kallsyms and the offset it saw); a pc outside the kernel's
+/// text is a clear error.
+#[test]
+fn debug_info_from_virtual_memory_and_a_pc() {
+    use kpeek::kernel::program::debug_from_virtual;
+    for fixture in common::Fixture::all() {
+        let boot = fixture.boot("qemu-vmcoreinfo");
+        let truth = boot.truth();
+        let (core, _) = boot.dumps().into_iter().next().expect("a dump");
+        let prog =
+            Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect("opens");
+        let memory = Virtual(prog);
+        let pc = truth.kallsyms("schedule").expect("schedule") + 0x10;
+        let (debug, offset) = debug_from_virtual(&memory, &[0x401000, pc]).expect("found");
+        assert_eq!(offset, boot.kaslr_offset(), "{}", fixture.name);
+        for name in ["init_task", "linux_banner", "_text", "schedule"] {
+            let sym = debug.symbol(name).expect("symbol");
+            assert_eq!(
+                Some(sym.addr.get().wrapping_add(offset)),
+                truth.kallsyms(name),
+                "{} {name}",
+                fixture.name
+            );
+        }
+        assert!(debug.type_size("task_struct").is_ok(), "{}", fixture.name);
+        let Err(err) = debug_from_virtual(&memory, &[0x401000]) else {
+            panic!("{}: found a kernel from a user-mode pc", fixture.name)
+        };
+        assert!(
+            err.to_string().contains("no CPU is in the kernel's text"),
+            "{err}"
+        );
+    }
+}

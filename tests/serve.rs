@@ -40,11 +40,19 @@ struct Server {
 
 impl Server {
     fn start(vmlinux: &Path, core: &Path) -> Server {
+        Server::start_with(Some(vmlinux), core, &mut Vec::new())
+    }
+
+    /// A server with or without a vmlinux; `printed` gets what it printed
+    /// up to its address.
+    fn start_with(vmlinux: Option<&Path>, core: &Path, printed: &mut Vec<String>) -> Server {
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kpeek"))
-            .arg("serve")
-            .arg("--vmlinux")
-            .arg(vmlinux)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
+        cmd.arg("serve");
+        if let Some(v) = vmlinux {
+            cmd.arg("--vmlinux").arg(v);
+        }
+        let mut child = cmd
             .arg("--core")
             .arg(core)
             .args(["--listen", "127.0.0.1:0"])
@@ -72,6 +80,7 @@ impl Server {
             let line = rx
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("kpeek serve {}: no address printed", core.display()));
+            printed.push(line.clone());
             if let Some(rest) = line.split("target remote 127.0.0.1:").nth(1) {
                 let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 server.port = port.parse().expect("a port number");
@@ -145,6 +154,18 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
 fn gdb(vmlinux: &Path, server: &Server, cmds: &[&str]) -> String {
     let mut c = Command::new(gdb_path());
     c.args(["-nx", "-batch"]).arg(vmlinux);
+    c.arg("-ex").arg(format!("target remote {}", server.addr()));
+    for cmd in cmds {
+        c.arg("-ex").arg(cmd);
+    }
+    let (_, out, err) = run(&mut c);
+    format!("{out}{err}")
+}
+
+/// `gdb -nx -batch -ex 'target remote ADDR' -ex CMD...` with no symbol file.
+fn gdb_bare(server: &Server, cmds: &[&str]) -> String {
+    let mut c = Command::new(gdb_path());
+    c.args(["-nx", "-batch"]);
     c.arg("-ex").arg(format!("target remote {}", server.addr()));
     for cmd in cmds {
         c.arg("-ex").arg(cmd);
@@ -679,4 +700,141 @@ fn kpeek_py_lx_commands_equal_the_kernels_own() {
         assert!(section(&out, "K1").contains("kpeek_fixture"), "{fixture}");
         assert!(section(&out, "K6").contains("\"init\""), "{fixture}");
     }
+}
+
+/// `kpeek serve --core` with no vmlinux (the dump's kallsyms and BTF),
+/// read by a GDB with no symbols, as the server's instructions say: the
+/// threads are `kpeek ps --threads` (with the vmlinux) and the CPUs, a
+/// sleeping task's registers stop it in `__schedule` and memory at a
+/// symbol's run-time address holds what it should, both by the guest's own
+/// /proc/kallsyms and /proc/version. One dump with VMCOREINFO and one
+/// without (kallsyms found by shape) per kernel.
+#[test]
+fn served_without_a_vmlinux_gdb_sees_threads_registers_and_memory() {
+    for (fixture, boot, file) in [
+        ("linux-6.1", "kdump", "vmcore.kdump"),
+        ("linux-6.1", "qemu-plain", "vmcore.elf"),
+        ("linux-6.12", "kdump", "vmcore.kdump"),
+        ("linux-6.12", "qemu-plain", "vmcore.elf"),
+    ] {
+        let (fx, vmlinux, core) = dump(fixture, boot, file);
+        let truth = fx.boot(boot).truth();
+        let mut printed = Vec::new();
+        let server = Server::start_with(None, &core, &mut printed);
+        let printed = printed.join("\n");
+        assert!(
+            printed.contains(&format!("gdb -ex 'target remote {}'", server.addr())),
+            "{fixture} {boot}: the instructions:\n{printed}"
+        );
+        assert!(!printed.contains(&vmlinux.display().to_string()));
+        let kallsyms = &truth.files["/proc/kallsyms"];
+        let banner = truth.kallsyms("linux_banner").expect("linux_banner");
+        let alpha = truth
+            .tasks
+            .iter()
+            .find(|t| t.comm == "kpw-alpha")
+            .expect("kpw-alpha in the truth");
+        let out = gdb_bare(
+            &server,
+            &[
+                "info threads",
+                "echo @@BANNER\\n",
+                &format!("x/s {banner:#x}"),
+                "echo @@SYM\\n",
+                "monitor sym linux_banner init_task",
+                "echo @@END\\n",
+            ],
+        );
+        let threads = parse_info_threads(&out);
+        let cpus = threads.iter().filter(|t| t.tid >= CPU_TID_BASE).count();
+        assert_eq!(cpus, 2, "{fixture} {boot}:\n{out}");
+        let mut want: Vec<String> = kpeek_tasks(&vmlinux, &core)
+            .iter()
+            .map(|(pid, comm, k)| {
+                if *k {
+                    format!("{pid} [{comm}]")
+                } else {
+                    format!("{pid} {comm}")
+                }
+            })
+            .collect();
+        let mut have: Vec<String> = threads
+            .iter()
+            .filter(|t| t.tid < CPU_TID_BASE)
+            .map(|t| t.label.split(", on CPU").next().unwrap_or("").to_owned())
+            .collect();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want, "{fixture} {boot}: info threads");
+
+        // The banner, at its run-time address.
+        let version = truth.files["/proc/version"].trim_end();
+        let x = between(&out, "@@BANNER\n", "@@SYM");
+        assert!(
+            x.contains(&format!("\"{version}\\n\"")),
+            "{fixture} {boot}: x/s linux_banner gave {x:?}, the guest's /proc/version is {version:?}"
+        );
+        // (GDB prints a monitor command's output on stderr.)
+        let sym = &out;
+        assert!(
+            sym.contains(&format!("{banner:#018x} linux_banner")),
+            "{fixture} {boot}: monitor sym:\n{sym}"
+        );
+        let init_task = truth.kallsyms("init_task").expect("init_task");
+        assert!(
+            sym.contains(&format!("{init_task:#018x} init_task")),
+            "{fixture} {boot}: monitor sym:\n{sym}"
+        );
+
+        // kpw-alpha sleeps: its pc is in __schedule, by /proc/kallsyms.
+        let num = threads
+            .iter()
+            .find(|t| t.label == format!("{} kpw-alpha", alpha.tid))
+            .map(|t| t.num)
+            .expect("kpw-alpha is a thread");
+        let out = gdb_bare(&server, &[&format!("thread {num}"), "p/x $pc", "p/x $sp"]);
+        let pc = out
+            .lines()
+            .filter_map(|l| l.split(" = 0x").nth(1))
+            .map(|h| u64::from_str_radix(h.trim(), 16).expect("hex"))
+            .collect::<Vec<_>>();
+        assert_eq!(pc.len(), 2, "{out}");
+        let names = functions_at(kallsyms, pc[0]);
+        assert!(
+            names.iter().any(|n| n == "__schedule"),
+            "{fixture} {boot}: kpw-alpha's pc {:#x} is in {names:?}",
+            pc[0]
+        );
+        assert!(pc[1] >> 47 != 0, "a kernel stack pointer: {:#x}", pc[1]);
+    }
+}
+
+/// The text symbols of /proc/kallsyms that `addr` is in (those at the
+/// highest address at or below it).
+fn functions_at(kallsyms: &str, addr: u64) -> Vec<String> {
+    let text: Vec<(u64, &str)> = kallsyms
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let a = u64::from_str_radix(f.next()?, 16).ok()?;
+            let kind = f.next()?;
+            let name = f.next()?;
+            (matches!(kind, "t" | "T") && f.next().is_none()).then_some((a, name))
+        })
+        .filter(|(a, _)| *a <= addr)
+        .collect();
+    let best = text.iter().map(|(a, _)| *a).max();
+    text.iter()
+        .filter(|(a, _)| Some(*a) == best)
+        .map(|(_, n)| (*n).to_owned())
+        .collect()
+}
+
+/// The text between two marker lines of GDB's output.
+fn between(out: &str, from: &str, to: &str) -> String {
+    out.split(from)
+        .nth(1)
+        .and_then(|r| r.split(to).next())
+        .unwrap_or("")
+        .to_owned()
 }

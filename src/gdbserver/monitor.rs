@@ -7,6 +7,9 @@
 //!   makes the kernel's GDB scripts (`scripts/gdb/linux/utils.py`,
 //!   `get_gdbserver_type`) treat the server like QEMU's gdbstub, where thread
 //!   N is CPU N−1;
+//! - `monitor sym NAME...`: each symbol's run-time address (a per-CPU
+//!   symbol's offset), from the vmlinux or, served without one, the dump's
+//!   kallsyms: what a GDB without symbols needs to find things;
 //! - `monitor help`.
 
 use gdbstub::target::ext::monitor_cmd::{outputln, ConsoleOutput, MonitorCmd};
@@ -22,6 +25,7 @@ const HELP: &str = "kpeek monitor commands:
   threads             every thread, like `kpeek threads`
   info                the dump: format, release, KASLR, CPUs, like `kpeek info`
   info version        kpeek's version
+  sym NAME...         each symbol's run-time address (per-CPU symbols: their offset)
   help                this text";
 
 impl MonitorCmd for Session<'_, '_> {
@@ -59,6 +63,21 @@ impl MonitorCmd for Session<'_, '_> {
                 render::ps::table(&mut text, &rows, threads)
             }
             ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks),
+            ["sym", names @ ..] if !names.is_empty() => {
+                use std::io::Write;
+                let prog = snap.prog;
+                names.iter().try_for_each(|name| {
+                    if prog.debug.is_percpu_symbol(name) {
+                        let off = prog.debug.symbol(name).map_or(0, |s| s.addr.get());
+                        writeln!(text, "{off:#018x} {name} (per-CPU offset)")
+                    } else {
+                        match prog.symbol(name) {
+                            Ok(a) => writeln!(text, "{:#018x} {name}", a.0),
+                            Err(_) => writeln!(text, "no symbol {name}"),
+                        }
+                    }
+                })
+            }
             _ => {
                 outputln!(out, "kpeek: unknown monitor command `{cmd}`\n{HELP}");
                 Ok(())

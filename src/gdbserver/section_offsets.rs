@@ -8,6 +8,10 @@
 //! and `.bss` only, and leaves `.rodata` (`linux_banner`,
 //! `__per_cpu_offset`), `.init.*` and the rest at their link addresses.
 //!
+//! Served without a vmlinux (the dump's kallsyms and BTF), the segments
+//! are x86_64's: `_text` and `_sdata`, from kallsyms, so a vmlinux the
+//! user loads into GDB lines up all the same.
+//!
 //! Per-CPU variables: before Linux 6.15, x86_64 links `.data..percpu` at
 //! address 0 (its own `PT_LOAD`), so a per-CPU symbol's value is an offset
 //! that KASLR does not move; GDB moves it all the same. `p &runqueues` shows

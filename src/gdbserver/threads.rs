@@ -174,7 +174,13 @@ impl<'p> Snapshot<'p> {
             info,
             threads,
             notices,
-            load_segments: super::section_offsets::load_segments(prog.debug.path()),
+            load_segments: super::section_offsets::load_segments(prog.debug.path()).or_else(|| {
+                // No vmlinux (kallsyms): x86_64's first two PT_LOADs
+                // start at `_text` and `_sdata`, for a vmlinux the
+                // user loads into GDB.
+                let at = |name: &str| prog.debug.symbol(name).map(|s| s.addr.get());
+                Some((at("_text")?, at("_sdata")?))
+            }),
             by_tid,
         })
     }

@@ -148,7 +148,22 @@ impl Location {
     /// Every label is 8-byte aligned (`.balign 8`). Gives `None` if the
     /// shape is not found.
     pub fn find(read: &ReadFn<'_>, text: u64, len: u64) -> Option<Location> {
-        const CHUNK: u64 = 1 << 20;
+        Location::search(read, text, text, len).map(|(loc, _)| loc)
+    }
+
+    /// [`Location::find`] over `[start, start + len)` (the kernel's
+    /// read-only data, say, where the tables are), with the table it
+    /// decoded. What the search read is not read again: through a live
+    /// target every read costs.
+    pub fn search(
+        read: &ReadFn<'_>,
+        text: u64,
+        start: u64,
+        len: u64,
+    ) -> Option<(Location, Kallsyms)> {
+        // Small steps: through QEMU's gdbstub, every 2 KiB past the
+        // tables is a packet.
+        const CHUNK: u64 = 256 << 10;
         // The image, as far as it reads.
         let mut image = Vec::new();
         let mut at = 0;
@@ -156,14 +171,14 @@ impl Location {
         let mut o = 0usize;
         while at < len && missing < 8 {
             let mut buf = vec![0u8; CHUNK.min(len - at) as usize];
-            if read(text + at, &mut buf).is_err() {
+            if read(start + at, &mut buf).is_err() {
                 // Page by page: a dump leaves out zero and free pages
                 // (makedumpfile -d 31; the kernel frees the gap between
                 // text and rodata), which read as zeros here. Eight chunks
                 // in a row with no page at all are past the image.
                 let mut any = false;
                 for (i, page) in buf.chunks_mut(4096).enumerate() {
-                    if read(text + at + 4096 * i as u64, page).is_ok() {
+                    if read(start + at + 4096 * i as u64, page).is_ok() {
                         any = true;
                     } else {
                         page.fill(0);
@@ -179,8 +194,22 @@ impl Location {
             // already read: they come earlier in the image).
             while o + 512 <= image.len() {
                 if looks_like_token_index(&image[o..o + 512]) {
-                    if let Some(loc) = Location::at_index(&image, o, text, read) {
-                        return Some(loc);
+                    // Reads of what is already in `image` are served from it.
+                    let cached = |addr: u64, buf: &mut [u8]| -> Result<()> {
+                        let off = addr.wrapping_sub(start) as usize;
+                        let have = if addr >= start && off < image.len() {
+                            (image.len() - off).min(buf.len())
+                        } else {
+                            0
+                        };
+                        buf[..have].copy_from_slice(&image[off.min(image.len())..][..have]);
+                        if have < buf.len() {
+                            read(addr + have as u64, &mut buf[have..])?;
+                        }
+                        Ok(())
+                    };
+                    if let Some(found) = Location::at_index(&image, o, start, text, &cached) {
+                        return Some(found);
                     }
                 }
                 o += 8;
@@ -190,8 +219,15 @@ impl Location {
     }
 
     /// The tables around a token index candidate at `o` in `image` (the
-    /// kernel image from run-time `text`), if they are there.
-    fn at_index(image: &[u8], o: usize, text: u64, read: &ReadFn<'_>) -> Option<Location> {
+    /// kernel image from run-time `start`; `_text` is at `text`), if they
+    /// are there, and the table they hold.
+    fn at_index(
+        image: &[u8],
+        o: usize,
+        start: u64,
+        text: u64,
+        read: &ReadFn<'_>,
+    ) -> Option<(Location, Kallsyms)> {
         let u32_at = |o: usize| -> Option<u32> {
             let b = image.get(o..o + 4)?;
             Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -260,7 +296,7 @@ impl Location {
             }
         }
         let (a, n) = found?;
-        let abs = |off: usize| text + off as u64;
+        let abs = |off: usize| start + off as u64;
         let n = u64::from(n);
         let after_index = align8(abs(o) + 512);
         let before_num = abs(a) - 8;
@@ -283,7 +319,7 @@ impl Location {
             };
             if let Ok(ks) = Kallsyms::read(read, &loc) {
                 if ks.lookup("_text").is_some_and(|s| s.addr == text) {
-                    return Some(loc);
+                    return Some((loc, ks));
                 }
             }
         }
@@ -340,7 +376,7 @@ struct Stream<'r, 'a> {
     pos: usize,
 }
 
-const CHUNK: usize = 256 << 10;
+const CHUNK: usize = 64 << 10;
 
 impl Stream<'_, '_> {
     fn byte(&mut self) -> Result<u8> {

@@ -99,8 +99,10 @@ impl Program {
     /// [`Program::open_without_vmlinux`] over any physical memory: a dump,
     /// or a live target whose `notes` carry its CPUs' CR3. `name` names the
     /// target in messages. Without VMCOREINFO the kallsyms tables are found
-    /// by reading the kernel image (some 20 MiB): quick in a dump, minutes
-    /// through QEMU's gdbstub, so the CLI asks for a vmlinux there.
+    /// by their shape in the kernel's read-only data, which the page tables
+    /// of the CPUs delimit (a few MiB, where the whole image is some 20
+    /// MiB: through QEMU's gdbstub every 2 KiB is a packet), else in the
+    /// whole image.
     pub fn from_memory_alone(
         memory: Arc<dyn MemorySource>,
         notes: Notes,
@@ -125,7 +127,7 @@ impl Program {
         // (without it) the first kernel-image mapping in a CPU's page
         // tables or the dump's kernel-text PT_LOAD, which is `_text`. The
         // link-time `_text` is then taken to be x86_64's default.
-        let (offset, phys_base, loc) = match info {
+        let (offset, phys_base, loc, rodata) = match info {
             Some(info) => {
                 let loc = Location::from_vmcoreinfo(info).ok_or_else(|| {
                     need("VMCOREINFO naming the kallsyms tables (Linux 6.0 or later)")
@@ -138,14 +140,18 @@ impl Program {
                     .number("phys_base")
                     .ok_or_else(|| need("NUMBER(phys_base) in VMCOREINFO"))?
                     as u64;
-                (offset, phys_base, Some(loc))
+                (offset, phys_base, Some(loc), None)
             }
             None => {
-                let (text, phys_base) =
-                    image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
-                        need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
-                    })?;
-                (text.wrapping_sub(DEFAULT_TEXT), phys_base, None)
+                let map = image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
+                    need("VMCOREINFO, or CPU state with CR3, or a kernel-text PT_LOAD")
+                })?;
+                (
+                    map.text.wrapping_sub(DEFAULT_TEXT),
+                    map.phys_base,
+                    None,
+                    map.rodata,
+                )
             }
         };
         // The kernel image is mapped linearly at __START_KERNEL_map +
@@ -167,77 +173,26 @@ impl Program {
             },
         );
         let read = |addr: u64, buf: &mut [u8]| boot.read(VirtAddr(addr), buf);
-        let loc = match loc {
-            Some(loc) => loc,
-            None => Location::find(&read, DEFAULT_TEXT.wrapping_add(offset), 256 << 20)
-                .ok_or_else(|| {
-                    Error::Kaslr(
-                        "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
-                            .into(),
-                    )
-                })?,
-        };
-        let ks = Kallsyms::read(&read, &loc)?;
-        // Link-time addresses, as a vmlinux would give them.
-        let link = |addr: u64, kind: char| {
-            if kind == 'A' {
-                addr
-            } else {
-                addr.wrapping_sub(offset)
+        let ks = match loc {
+            Some(loc) => Kallsyms::read(&read, &loc)?,
+            None => {
+                // By their shape: in the read-only data the page tables
+                // show (a few MiB), else anywhere in the image.
+                let text = DEFAULT_TEXT.wrapping_add(offset);
+                rodata
+                    .and_then(|(start, end)| Location::search(&read, text, start, end - start))
+                    .or_else(|| Location::search(&read, text, text, 256 << 20))
+                    .ok_or_else(|| {
+                        Error::Kaslr(
+                            "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
+                                .into(),
+                        )
+                    })?
+                    .1
             }
         };
-        let sym = |name: &str| ks.lookup(name).map(|s| link(s.addr, s.kind));
-        // BTF from the kernel's memory.
-        let (Some(start), Some(stop)) = (ks.lookup("__start_BTF"), ks.lookup("__stop_BTF")) else {
-            return Err(need(
-                "a kernel built with CONFIG_DEBUG_INFO_BTF (no __start_BTF in kallsyms)",
-            ));
-        };
-        let len = stop
-            .addr
-            .checked_sub(start.addr)
-            .filter(|&l| l > 0 && l <= MAX_BTF);
-        let Some(len) = len else {
-            return Err(Error::BadFile {
-                path: name.to_path_buf(),
-                what: format!(
-                    "__start_BTF {:#x} .. __stop_BTF {:#x} is not a plausible BTF size",
-                    start.addr, stop.addr
-                ),
-            });
-        };
-        let mut btf = vec![0u8; len as usize];
-        boot.read(VirtAddr(start.addr), &mut btf)?;
-        let origin = name.join("__start_BTF");
-        let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
-        debug.use_kallsyms(
-            ks.symbols()
-                .iter()
-                .map(|s| (s.name.clone(), LinkAddr(link(s.addr, s.kind))))
-                .collect(),
-        );
-        // The image facts a vmlinux would give, from kallsyms; the banner
-        // is the dump's own, so the usual proof only checks the layout.
-        let need_sym = |name: &str| {
-            sym(name).ok_or_else(|| Error::Kaslr(format!("kallsyms has no symbol {name}")))
-        };
-        let linux_banner = need_sym("linux_banner")?;
-        let mut banner = vec![0u8; 512];
-        boot.read(VirtAddr(linux_banner.wrapping_add(offset)), &mut banner)?;
-        let nul = banner
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or_else(|| Error::Kaslr("linux_banner has no NUL".into()))?;
-        banner.truncate(nul + 1);
-        let facts = ImageFacts {
-            text: LinkAddr(need_sym("_text")?),
-            end: LinkAddr(need_sym("_end")?),
-            linux_banner: LinkAddr(linux_banner),
-            banner,
-            init_top_pgt: sym("init_top_pgt").map(LinkAddr),
-            page_offset_base: sym("page_offset_base").map(LinkAddr),
-            vmalloc_base: sym("vmalloc_base").map(LinkAddr),
-        };
+        let debug = debug_from_kallsyms(&ks, offset, &read, name)?;
+        let facts = facts_from_kallsyms(&debug, offset, &read)?;
         Program::locate_in(
             Arc::new(debug),
             memory,
@@ -301,7 +256,19 @@ impl Program {
         cpus: &[crate::dump::Registers],
         options: &OpenOptions,
     ) -> Result<Program> {
-        let facts = image_facts(&debug)?;
+        let facts = match (image_facts(&debug), options.kaslr_offset) {
+            (Ok(facts), _) => facts,
+            // No vmlinux (`debug_from_virtual`): the facts from kallsyms,
+            // the banner from memory, at the offset found with them.
+            (Err(_), Some(offset))
+                if debug.symbol_source() == crate::dwarf::SymbolSource::Kallsyms =>
+            {
+                let read =
+                    |addr: u64, buf: &mut [u8]| memory.read_phys(crate::addr::PhysAddr(addr), buf);
+                facts_from_kallsyms(&debug, offset, &read)?
+            }
+            (Err(e), _) => return Err(e),
+        };
         let located =
             crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
         let space = KernelSpace::over_virtual(memory.clone(), located.layout);
@@ -494,19 +461,40 @@ const MAX_BTF: u64 = 256 << 20;
 /// `CONFIG_PHYSICAL_START` of 16 MiB).
 const DEFAULT_TEXT: u64 = 0xffff_ffff_8100_0000;
 
+/// Where the kernel image is, without VMCOREINFO or a vmlinux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ImageMap {
+    /// Run-time `_text`.
+    text: u64,
+    phys_base: u64,
+    /// Run-time `[start, end)` of the read-only data (`__start_rodata` ..
+    /// `__end_rodata`), where the kallsyms tables and the BTF are: the
+    /// first read-only, non-executable mapping after the text, when the
+    /// page tables are at hand.
+    rodata: Option<(u64, u64)>,
+}
+
 /// The run-time `_text` and `phys_base` without VMCOREINFO or a vmlinux:
 /// the first mapping at or above `__START_KERNEL_map` in a CPU's page
 /// tables (what crash's `calc_kaslr_offset` does), else the lowest
-/// kernel-image `PT_LOAD` of an ELF dump.
+/// kernel-image `PT_LOAD` of an ELF dump. With the page tables, the
+/// read-only data too: Linux maps its image text read-only and
+/// executable, then the read-only data non-executable, then the data
+/// writable (`mark_rodata_ro`), and unmaps the gaps between them.
 fn image_mapping(
     phys: &dyn MemorySource,
     notes: &Notes,
     virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
-) -> Option<(u64, u64)> {
-    use crate::memory::x86_64::{page_walk, START_KERNEL_MAP};
+) -> Option<ImageMap> {
+    use crate::memory::x86_64::{mappings, page_walk, START_KERNEL_MAP};
     const WINDOW: u64 = 1 << 30;
+    let mut found = None;
     for cpu in &notes.qemu_cpus {
         let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
+        // CR3, and the kernel half of a PTI pair (whose user half maps
+        // little of the kernel).
+        // Linux maps text read-only and executable, then read-only data
+        // (kallsyms, BTF), then data writable (`mark_rodata_ro`).
         for pgd in [
             cpu.cr3 & 0x000f_ffff_ffff_f000,
             cpu.cr3 & 0x000f_ffff_ffff_e000,
@@ -514,20 +502,173 @@ fn image_mapping(
             if pgd == 0 {
                 continue;
             }
-            let mut va = START_KERNEL_MAP;
-            while va < START_KERNEL_MAP + WINDOW {
-                if let Ok(pa) = page_walk(phys, crate::addr::PhysAddr(pgd), levels, 0, va) {
-                    return Some((va, pa.0.wrapping_sub(va - START_KERNEL_MAP)));
-                }
-                va += 2 << 20;
+            let pgd = crate::addr::PhysAddr(pgd);
+            let maps = mappings(
+                phys,
+                pgd,
+                levels,
+                0,
+                START_KERNEL_MAP,
+                START_KERNEL_MAP + WINDOW,
+            );
+            let Some(first) = maps.first() else { continue };
+            let Ok(pa) = page_walk(phys, pgd, levels, 0, first.start) else {
+                continue;
+            };
+            // (Kernels that free the text/rodata gap leave it mapped
+            // writable and non-executable: the first read-only run after
+            // the text, not the next run.)
+            let rodata = maps
+                .iter()
+                .skip_while(|m| !m.executable)
+                .find(|m| !m.executable && !m.writable)
+                .map(|m| (m.start, m.end));
+            let map = ImageMap {
+                text: first.start,
+                phys_base: pa.0.wrapping_sub(first.start - START_KERNEL_MAP),
+                rodata,
+            };
+            if rodata.is_some() {
+                return Some(map);
             }
+            found = found.or(Some(map));
         }
     }
-    virtual_loads
+    found.or_else(|| {
+        virtual_loads
+            .iter()
+            .filter(|(va, _, _)| (START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&va.0))
+            .min_by_key(|(va, _, _)| va.0)
+            .map(|&(va, pa, _)| ImageMap {
+                text: va.0,
+                phys_base: pa.0.wrapping_sub(va.0 - START_KERNEL_MAP),
+                rodata: None,
+            })
+    })
+}
+
+/// Debug info with no vmlinux: the kernel's decoded kallsyms (run-time
+/// addresses; `offset` is the KASLR offset) as the symbols, and the BTF
+/// they delimit (`__start_BTF..__stop_BTF`, read through `read`) as the
+/// types. `name` names the kernel's memory in messages.
+fn debug_from_kallsyms(
+    ks: &crate::kernel::kallsyms::Kallsyms,
+    offset: u64,
+    read: &crate::kernel::kallsyms::ReadFn<'_>,
+    name: &Path,
+) -> Result<DebugInfo> {
+    let (Some(start), Some(stop)) = (ks.lookup("__start_BTF"), ks.lookup("__stop_BTF")) else {
+        return Err(Error::Usage(format!(
+            "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs \
+             a kernel built with CONFIG_DEBUG_INFO_BTF (no __start_BTF in kallsyms); give --vmlinux VMLINUX",
+            name.display()
+        )));
+    };
+    let len = stop
+        .addr
+        .checked_sub(start.addr)
+        .filter(|&l| l > 0 && l <= MAX_BTF);
+    let Some(len) = len else {
+        return Err(Error::BadFile {
+            path: name.to_path_buf(),
+            what: format!(
+                "__start_BTF {:#x} .. __stop_BTF {:#x} is not a plausible BTF size",
+                start.addr, stop.addr
+            ),
+        });
+    };
+    let mut btf = vec![0u8; len as usize];
+    read(start.addr, &mut btf)?;
+    let origin = name.join("__start_BTF");
+    let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
+    // Link-time addresses, as a vmlinux would give them (per-CPU `A`
+    // symbols are offsets: as they are).
+    debug.use_kallsyms(
+        ks.symbols()
+            .iter()
+            .map(|s| {
+                let addr = if s.kind == 'A' {
+                    s.addr
+                } else {
+                    s.addr.wrapping_sub(offset)
+                };
+                (s.name.clone(), LinkAddr(addr))
+            })
+            .collect(),
+    );
+    Ok(debug)
+}
+
+/// The image facts a vmlinux would give, from kallsyms; the banner is the
+/// kernel's own (read at `linux_banner` + `offset`), so the usual proof
+/// only checks the layout.
+fn facts_from_kallsyms(
+    debug: &DebugInfo,
+    offset: u64,
+    read: &crate::kernel::kallsyms::ReadFn<'_>,
+) -> Result<ImageFacts> {
+    let sym = |name: &str| debug.symbol(name).map(|s| s.addr.get());
+    let need_sym = |name: &str| {
+        sym(name).ok_or_else(|| Error::Kaslr(format!("kallsyms has no symbol {name}")))
+    };
+    let linux_banner = need_sym("linux_banner")?;
+    let mut banner = vec![0u8; 512];
+    read(linux_banner.wrapping_add(offset), &mut banner)?;
+    let nul = banner
         .iter()
-        .filter(|(va, _, _)| (START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&va.0))
-        .min_by_key(|(va, _, _)| va.0)
-        .map(|&(va, pa, _)| (va.0, pa.0.wrapping_sub(va.0 - START_KERNEL_MAP)))
+        .position(|&b| b == 0)
+        .ok_or_else(|| Error::Kaslr("linux_banner has no NUL".into()))?;
+    banner.truncate(nul + 1);
+    Ok(ImageFacts {
+        text: LinkAddr(need_sym("_text")?),
+        end: LinkAddr(need_sym("_end")?),
+        linux_banner: LinkAddr(linux_banner),
+        banner,
+        init_top_pgt: sym("init_top_pgt").map(LinkAddr),
+        page_offset_base: sym("page_offset_base").map(LinkAddr),
+        vmalloc_base: sym("vmalloc_base").map(LinkAddr),
+    })
+}
+
+/// Debug info with no vmlinux over kernel *virtual* memory (GDB's view,
+/// `kpeek rpc` with nothing loaded in GDB): the kernel image is the one a
+/// CPU's program counter is in, `_text` where its mapping starts (x86_64
+/// maps nothing just below it, and KASLR moves it in 2 MiB steps); its
+/// kallsyms tables are found there by their shape, its BTF read from
+/// `__start_BTF`. Gives the debug info and the KASLR offset. Reads the
+/// image up to the tables (some MiB) once.
+pub fn debug_from_virtual(memory: &dyn MemorySource, pcs: &[u64]) -> Result<(DebugInfo, u64)> {
+    use crate::kernel::kallsyms::Location;
+    use crate::memory::x86_64::START_KERNEL_MAP;
+    const STEP: u64 = 2 << 20;
+    const WINDOW: u64 = 1 << 30;
+    let read = |addr: u64, buf: &mut [u8]| memory.read_phys(crate::addr::PhysAddr(addr), buf);
+    let readable = |addr: u64| read(addr, &mut [0u8; 1]).is_ok();
+    let mut tried = Vec::new();
+    for &pc in pcs {
+        if !(START_KERNEL_MAP..START_KERNEL_MAP + WINDOW).contains(&pc) {
+            continue; // user mode, or a module
+        }
+        let mut text = pc & !(STEP - 1);
+        while text > START_KERNEL_MAP && readable(text - 1) {
+            text -= STEP;
+        }
+        if tried.contains(&text) {
+            continue;
+        }
+        tried.push(text);
+        if let Some((_, ks)) = Location::search(&read, text, text, 256 << 20) {
+            let offset = text.wrapping_sub(DEFAULT_TEXT);
+            let debug = debug_from_kallsyms(&ks, offset, &read, Path::new("kernel memory"))?;
+            return Ok((debug, offset));
+        }
+    }
+    Err(Error::Kaslr(if tried.is_empty() {
+        "no CPU is in the kernel's text (their program counters): cannot find the kernel without a vmlinux; stop the guest in the kernel, or load the vmlinux".into()
+    } else {
+        "no kallsyms tables in the kernel image the CPUs are in: load the vmlinux (file vmlinux)"
+            .into()
+    }))
 }
 
 /// What the vmlinux says about its own image: `_text`, `_end`, the banner

@@ -240,6 +240,115 @@ pub fn page_walk(
     unreachable!("the loop returns at level 1")
 }
 
+/// A run of virtual memory mapped with one set of permissions, as the
+/// page tables give it (the effective permission of every level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// First virtual address.
+    pub start: u64,
+    /// One past the last.
+    pub end: u64,
+    /// Writable (RW at every level).
+    pub writable: bool,
+    /// Executable (NX at no level).
+    pub executable: bool,
+}
+
+const RW: u64 = 1 << 1;
+const NX: u64 = 1 << 63;
+
+/// The mappings of `[start, end)` (kernel addresses) in the page tables
+/// at `pgd`, runs of one permission merged, unmapped stretches left out.
+/// Reads each page table on the way once, whole: for the kernel image a
+/// few reads (the top tables, its PMD table, and PTE tables where it is
+/// mapped with 4 KiB pages), at most 1,024 tables. A table that does not
+/// read ends the walk with what was found before it.
+pub fn mappings(
+    phys: &dyn MemorySource,
+    pgd: PhysAddr,
+    levels: u8,
+    sme_mask: u64,
+    start: u64,
+    end: u64,
+) -> Vec<Mapping> {
+    let mut walk = Walk {
+        phys,
+        mask: PTE_ADDR_MASK & !sme_mask,
+        bits: if levels == 5 { 57 } else { 48 },
+        range: (start, end),
+        budget: 1024,
+        out: Vec::new(),
+    };
+    walk.table(pgd.0, levels, 0, true, true);
+    walk.out
+}
+
+/// [`mappings`]' state.
+struct Walk<'a> {
+    phys: &'a dyn MemorySource,
+    mask: u64,
+    /// Virtual address bits (48 or 57): addresses are sign-extended from the top one.
+    bits: u32,
+    range: (u64, u64),
+    budget: u32,
+    out: Vec<Mapping>,
+}
+
+impl Walk<'_> {
+    /// Walks one table whose first entry maps `base`; false ends the walk.
+    fn table(&mut self, table: u64, level: u8, base: u64, rw: bool, x: bool) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        let mut bytes = vec![0u8; 4096];
+        if self
+            .phys
+            .read_phys(PhysAddr(table & self.mask), &mut bytes)
+            .is_err()
+        {
+            return false;
+        }
+        let shift = 12 + 9 * (u32::from(level) - 1);
+        let extend = 64 - self.bits;
+        for (i, e) in bytes.chunks_exact(8).enumerate() {
+            // Sign-extended: the top table's upper half is the kernel's.
+            let va = ((base.wrapping_add((i as u64) << shift) << extend) as i64 >> extend) as u64;
+            let last = va + ((1u64 << shift) - 1);
+            if last < self.range.0 || va >= self.range.1 {
+                continue;
+            }
+            let entry = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+            if entry & PRESENT == 0 {
+                continue;
+            }
+            let writable = rw && entry & RW != 0;
+            let executable = x && entry & NX == 0;
+            let leaf = level == 1 || (entry & HUGE != 0 && (level == 2 || level == 3));
+            if !leaf {
+                if !self.table(entry & self.mask, level - 1, va, writable, executable) {
+                    return false;
+                }
+                continue;
+            }
+            let s = va.max(self.range.0);
+            let e = last.min(self.range.1.saturating_sub(1)) + 1;
+            match self.out.last_mut() {
+                Some(m) if m.end == s && m.writable == writable && m.executable == executable => {
+                    m.end = e
+                }
+                _ => self.out.push(Mapping {
+                    start: s,
+                    end: e,
+                    writable,
+                    executable,
+                }),
+            }
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +366,86 @@ mod tests {
             buf.copy_from_slice(&v.to_le_bytes()[..buf.len()]);
             Ok(())
         }
+    }
+
+    /// Physical memory made of whole 4 KiB pages.
+    struct Pages(HashMap<u64, Vec<u8>>);
+
+    impl MemorySource for Pages {
+        fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
+            let page = self
+                .0
+                .get(&(addr.0 & !0xfff))
+                .ok_or_else(|| Error::fault("physical", addr.0, buf.len(), "absent"))?;
+            let o = (addr.0 & 0xfff) as usize;
+            let src = page
+                .get(o..o + buf.len())
+                .ok_or_else(|| Error::fault("physical", addr.0, buf.len(), "crosses a page"))?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+    }
+
+    /// A kernel image as Linux maps it: text RX in 2 MiB pages, rodata R
+    /// NX partly in 4 KiB pages, a freed gap, data RW NX.
+    #[test]
+    fn mappings_give_the_image_sections_by_permission() {
+        let text = 0xffff_ffff_8200_0000u64;
+        let mut m: HashMap<u64, Vec<u8>> = HashMap::new();
+        let mut set = |table: u64, index: u64, entry: u64| {
+            let page = m.entry(table).or_insert_with(|| vec![0; 4096]);
+            page[index as usize * 8..index as usize * 8 + 8].copy_from_slice(&entry.to_le_bytes());
+        };
+        let idx = |va: u64, shift: u32| (va >> shift) & 511;
+        set(0x1000, idx(text, 39), 0x2000 | PRESENT | RW);
+        set(0x2000, idx(text, 30), 0x3000 | PRESENT | RW);
+        // text: two 2 MiB pages, RX
+        set(0x3000, idx(text, 21), 0x100_0000 | PRESENT | HUGE);
+        set(0x3000, idx(text, 21) + 1, 0x120_0000 | PRESENT | HUGE);
+        // rodata: one 2 MiB page, then 4 KiB pages: 16 present, the rest freed
+        set(0x3000, idx(text, 21) + 2, 0x140_0000 | PRESENT | HUGE | NX);
+        set(0x3000, idx(text, 21) + 3, 0x4000 | PRESENT | RW);
+        for i in 0..16 {
+            set(0x4000, i, (0x160_0000 + (i << 12)) | PRESENT | NX);
+        }
+        // data: RW NX
+        set(
+            0x3000,
+            idx(text, 21) + 4,
+            0x180_0000 | PRESENT | HUGE | RW | NX,
+        );
+        let got = mappings(
+            &Pages(m),
+            PhysAddr(0x1000),
+            4,
+            0,
+            START_KERNEL_MAP,
+            START_KERNEL_MAP + (1 << 30),
+        );
+        let mb = 1 << 20;
+        assert_eq!(
+            got,
+            [
+                Mapping {
+                    start: text,
+                    end: text + 4 * mb,
+                    writable: false,
+                    executable: true
+                },
+                Mapping {
+                    start: text + 4 * mb,
+                    end: text + 6 * mb + 0x10000,
+                    writable: false,
+                    executable: false
+                },
+                Mapping {
+                    start: text + 8 * mb,
+                    end: text + 10 * mb,
+                    writable: true,
+                    executable: false
+                },
+            ]
+        );
     }
 
     #[test]

@@ -27,19 +27,23 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
                 "DOES NOT MATCH"
             },
         )?,
-        None => row(out, "vmlinux", &"none: the dump's own kallsyms and BTF")?,
+        None => row(
+            out,
+            "vmlinux",
+            &"none: the kernel's own kallsyms and BTF, from its memory",
+        )?,
     }
     let types = match i.types {
         crate::dwarf::TypeSource::Dwarf => "DWARF (the vmlinux)",
         crate::dwarf::TypeSource::Btf if i.vmlinux.is_none() => {
-            "BTF (the kernel's own, __start_BTF..__stop_BTF in the dump)"
+            "BTF (the kernel's own, __start_BTF..__stop_BTF in its memory)"
         }
         crate::dwarf::TypeSource::Btf => "BTF",
     };
     row(out, "types", &types)?;
     let symbols = match i.symbols {
         crate::dwarf::SymbolSource::Elf => "ELF .symtab (the vmlinux)",
-        crate::dwarf::SymbolSource::Kallsyms => "kallsyms (the kernel's own tables in the dump)",
+        crate::dwarf::SymbolSource::Kallsyms => "kallsyms (the kernel's own tables in its memory)",
         crate::dwarf::SymbolSource::None => "none",
     };
     row(out, "symbols", &symbols)?;
