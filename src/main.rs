@@ -305,7 +305,8 @@ enum Command {
     /// Show struct layouts from the vmlinux DWARF (or BTF), like `pahole -C`.
     Pahole {
         /// The kernel image with debug info (vmlinux).
-        #[arg(long, value_name = "FILE", required_unless_present = "btf")]
+        /// Inside GDB (kpeek.py) without one: the running kernel's own BTF.
+        #[arg(long, value_name = "FILE")]
         vmlinux: Option<PathBuf>,
         /// Read the types from BTF instead: a vmlinux with a .BTF section,
         /// or a raw BTF file like /sys/kernel/btf/vmlinux (like `pahole -F btf`).
@@ -319,8 +320,8 @@ enum Command {
             value_delimiter = ','
         )]
         class_name: Vec<String>,
-        /// Struct, union, typedef or enum names.
-        #[arg(required_unless_present_any = ["class_name", "all"])]
+        /// Struct, union, typedef or enum names (also comma-separated).
+        #[arg(required_unless_present_any = ["class_name", "all"], value_delimiter = ',')]
         names: Vec<String>,
         /// Every struct and union, as `pahole` with no -C prints them.
         #[arg(long, conflicts_with_all = ["class_name", "names"])]
@@ -834,10 +835,27 @@ fn rpc(vmlinux: Option<&std::path::Path>) -> kpeek::Result<()> {
         let cpus = request.cpu_registers();
         let mut out = Vec::new();
         let result = match Cli::try_parse_from(&argv) {
-            Err(e) => {
+            // `kpeek ps --help` inside GDB: the help is the output.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+            {
                 out.extend_from_slice(e.to_string().as_bytes());
-                Err(Error::Usage("bad command line".into()))
+                Ok(())
             }
+            // What clap says is wrong, without its "For more information" tail.
+            Err(e) => Err(Error::Usage(
+                e.to_string()
+                    .lines()
+                    .map(str::trim_end)
+                    .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .trim_start_matches("error: ")
+                    .to_owned(),
+            )),
             Ok(Cli {
                 command: Command::Rpc { .. } | Command::Serve(_),
                 ..

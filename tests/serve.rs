@@ -806,6 +806,38 @@ fn served_without_a_vmlinux_gdb_sees_threads_registers_and_memory() {
             pc[0]
         );
         assert!(pc[1] >> 47 != 0, "a kernel stack pointer: {:#x}", pc[1]);
+
+        // kpeek.py in a GDB with no file: lx-pahole reads the kernel's own
+        // BTF through GDB, and prints what real pahole prints from the
+        // vmlinux's .BTF (once per kernel: the first command finds kallsyms).
+        if boot == "kdump" {
+            let kpeek_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-scripts/kpeek.py");
+            let mut c = Command::new(gdb_path());
+            c.env("KPEEK", env!("CARGO_BIN_EXE_kpeek"))
+                .args(["-nx", "-batch"]);
+            for cmd in [
+                format!("target remote {}", server.addr()),
+                format!("source {}", kpeek_py.display()),
+                "echo @@PAHOLE\\n".to_owned(),
+                "lx-pahole task_struct,list_head".to_owned(),
+                "echo @@END\\n".to_owned(),
+            ] {
+                c.arg("-ex").arg(cmd);
+            }
+            let (_, out, err) = run(&mut c);
+            let mine = between(&out, "@@PAHOLE\n", "@@END");
+            let want = Command::new("pahole")
+                .args(["-F", "btf", "-C", "task_struct,list_head"])
+                .arg(&vmlinux)
+                .output()
+                .expect("pahole runs");
+            let want = String::from_utf8_lossy(&want.stdout);
+            assert!(want.contains("struct task_struct {"), "pahole: {want}");
+            assert_eq!(
+                mine, want,
+                "{fixture}: lx-pahole with no vmlinux vs pahole -F btf:\n{err}"
+            );
+        }
     }
 }
 

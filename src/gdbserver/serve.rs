@@ -60,7 +60,7 @@ pub fn serve_connection(
     snap: &Snapshot<'_>,
     stream: TcpStream,
 ) -> Result<DisconnectReason, String> {
-    let gdb = GdbStub::builder(stream)
+    let gdb = GdbStub::builder(Buffered::new(stream).map_err(|e| e.to_string())?)
         .packet_buffer_size(PACKET_BUFFER)
         .build()
         .map_err(|e| e.to_string())?;
@@ -69,13 +69,91 @@ pub fn serve_connection(
         .map_err(|e| e.to_string())
 }
 
+/// A TCP connection read and written through buffers. gdbstub's own
+/// `TcpStream` connection makes two system calls per byte read and one per
+/// byte written: an 8 KiB memory reply (16 KiB of hex) took 30 ms.
+pub struct Buffered {
+    stream: TcpStream,
+    input: Vec<u8>,
+    /// The next byte of `input` to hand out.
+    at: usize,
+    output: Vec<u8>,
+}
+
+impl Buffered {
+    /// Wraps a connected stream (blocking, no Nagle delay).
+    pub fn new(stream: TcpStream) -> io::Result<Buffered> {
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(false)?;
+        Ok(Buffered {
+            stream,
+            input: Vec::with_capacity(1 << 16),
+            at: 0,
+            output: Vec::with_capacity(PACKET_BUFFER * 2 + 16),
+        })
+    }
+}
+
+impl Connection for Buffered {
+    type Error = io::Error;
+
+    fn write(&mut self, byte: u8) -> io::Result<()> {
+        self.output.push(byte);
+        Ok(())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.output.extend_from_slice(buf);
+        Ok(())
+    }
+
+    /// gdbstub flushes after every packet and ack.
+    fn flush(&mut self) -> io::Result<()> {
+        io::Write::write_all(&mut self.stream, &self.output)?;
+        self.output.clear();
+        Ok(())
+    }
+}
+
+impl ConnectionExt for Buffered {
+    fn read(&mut self) -> io::Result<u8> {
+        if self.at == self.input.len() {
+            self.input.resize(1 << 16, 0);
+            let n = io::Read::read(&mut self.stream, &mut self.input)?;
+            self.input.truncate(n);
+            self.at = 0;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        self.at += 1;
+        Ok(self.input[self.at - 1])
+    }
+
+    fn peek(&mut self) -> io::Result<Option<u8>> {
+        if let Some(&b) = self.input.get(self.at) {
+            return Ok(Some(b));
+        }
+        self.stream.set_nonblocking(true)?;
+        let mut b = [0u8];
+        let peeked = TcpStream::peek(&self.stream, &mut b);
+        self.stream.set_nonblocking(false)?;
+        match peeked {
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => Ok(Some(b[0])),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// The blocking event loop. The target never runs, so there is never a stop
 /// to wait for: only bytes from GDB.
 struct EventLoop<'s, 'p>(PhantomData<&'s Snapshot<'p>>);
 
 impl<'s, 'p> run_blocking::BlockingEventLoop for EventLoop<'s, 'p> {
     type Target = Session<'s, 'p>;
-    type Connection = TcpStream;
+    type Connection = Buffered;
     type StopReason = MultiThreadStopReason<u64>;
 
     #[allow(clippy::type_complexity)]
