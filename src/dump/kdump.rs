@@ -67,8 +67,18 @@ impl Storage {
         }
     }
 
+    /// How many bytes the storage really holds: a flattened stream's
+    /// logical length can be far larger (a chunk at a wild offset), but
+    /// every byte read comes from one of its chunks.
+    fn stored_len(&self) -> u64 {
+        match self {
+            Storage::Plain(m) => m.bytes().len() as u64,
+            Storage::Flat { index, .. } => index.stored_len(),
+        }
+    }
+
     fn read_vec(&self, off: u64, len: u64) -> std::result::Result<Vec<u8>, String> {
-        if len > self.len() {
+        if len > self.stored_len() {
             return Err(format!(
                 "{len} bytes at {off:#x} is more than the whole file"
             ));
@@ -157,6 +167,12 @@ impl FlatIndex {
 
     fn logical_len(&self) -> u64 {
         self.map.values().map(|&(e, _)| e).max().unwrap_or(0)
+    }
+
+    /// Bytes of the reassembled file that the stream wrote (chunks never
+    /// overlap in the index): at most the stream's own size.
+    fn stored_len(&self) -> u64 {
+        self.map.iter().map(|(&s, &(e, _))| e - s).sum()
     }
 
     fn read(&self, data: &[u8], off: u64, buf: &mut [u8]) -> std::result::Result<(), String> {
@@ -640,6 +656,32 @@ mod tests {
         }
         let neg = stream(&[chunk(-5, b"x")], true);
         assert!(FlatIndex::build(&neg).is_err());
+    }
+
+    /// Found by the `dump_flattened` fuzz target: a chunk at a wild offset
+    /// made the logical file huge, so bitmaps of 2^51 bytes passed the
+    /// "more than the whole file" check and were allocated before reading.
+    #[test]
+    fn a_chunk_at_a_wild_offset_does_not_size_an_allocation() {
+        let mut head = vec![0u8; 464];
+        head[..8].copy_from_slice(b"KDUMP   ");
+        head[8..12].copy_from_slice(&6i32.to_le_bytes());
+        // block size 1 MiB, sub-header 1 block, 0xffff_fffe bitmap blocks.
+        head[428..432].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        head[432..436].copy_from_slice(&1u32.to_le_bytes());
+        head[436..440].copy_from_slice(&0xffff_fffeu32.to_le_bytes());
+        let sub = [0u8; 104];
+        let s = stream(
+            &[chunk(0, &head), chunk(1 << 20, &sub), chunk(1 << 60, b"x")],
+            true,
+        );
+        let idx = FlatIndex::build(&s).expect("index");
+        assert_eq!(idx.logical_len(), (1 << 60) + 1);
+        assert_eq!(idx.stored_len(), 464 + 104 + 1);
+        match crate::dump::Dump::from_bytes(Path::new("wild"), s) {
+            Ok(_) => panic!("a dump with bitmaps of 2^51 bytes opened"),
+            Err(e) => assert!(e.to_string().contains("more than the whole file"), "{e}"),
+        }
     }
 
     #[test]
