@@ -568,9 +568,17 @@ fn decompress(flags: u32, raw: &[u8], len: usize) -> std::result::Result<Vec<u8>
         // kpeek's own checked decoder (lzokay-native's panicked on damaged
         // pages: found by the `dump_flattened` fuzz target).
         Compression::Lzo => super::lzo::decompress(raw, len)?,
-        Compression::Snappy => snap::raw::Decoder::new()
-            .decompress_vec(raw)
-            .map_err(|e| format!("snappy: {e}"))?,
+        Compression::Snappy => {
+            // The stream's header gives the output length, up to 4 GiB:
+            // checked before snap allocates it.
+            let n = snap::raw::decompress_len(raw).map_err(|e| format!("snappy: {e}"))?;
+            if n != len {
+                return Err(format!("snappy: a page of {n} bytes, expected {len}"));
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(raw)
+                .map_err(|e| format!("snappy: {e}"))?
+        }
         Compression::Zstd => {
             let mut out = Vec::with_capacity(len);
             let dec =
@@ -704,6 +712,10 @@ mod tests {
             );
         }
         assert!(decompress(DUMP_DH_COMPRESSED_SNAPPY, b"\xff\xff", 4096).is_err());
+        // A snappy header announcing 4 GiB - 1 is refused before allocating.
+        let big = b"\xff\xff\xff\xff\x0f\x00";
+        assert_eq!(snap::raw::decompress_len(big).ok(), Some(u32::MAX as usize));
+        assert!(decompress(DUMP_DH_COMPRESSED_SNAPPY, big, 4096).is_err());
         assert!(decompress(DUMP_DH_COMPRESSED_ZSTD, b"junk", 4096).is_err());
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut z, &[7u8; 4096]).expect("compress");
