@@ -4,6 +4,7 @@
 
 pub mod elf;
 pub mod kdump;
+mod lzo;
 pub mod notes;
 
 use std::fs::File;

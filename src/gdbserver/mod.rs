@@ -9,7 +9,8 @@
 //! - [`section_offsets`]: `qOffsets`, so the vmlinux's symbols line up under KASLR;
 //! - [`monitor`]: `monitor ps`, `threads`, `info`, `info version`;
 //! - [`threads`]: the thread table (thread ids, registers of sleeping tasks);
-//! - [`serve`]: the accept loop, one session per connection.
+//! - [`serve`]: the accept loop, one session per connection, and
+//!   [`ScriptedClient`], a connection that replays a client's bytes (tests, fuzzing).
 //!
 //! Everything a session can fail at is non-fatal: unreadable memory answers
 //! `E79` (GDB says "Cannot access memory"), writes to memory or registers are
@@ -32,7 +33,7 @@ use crate::addr::VirtAddr;
 use crate::kernel::switch::read_kernel;
 use crate::kernel::Program;
 
-pub use serve::{serve, serve_connection, Event};
+pub use serve::{serve, serve_connection, Event, ScriptedClient};
 pub use threads::{Snapshot, Thread, ThreadKind};
 
 /// One GDB session over a [`Snapshot`].

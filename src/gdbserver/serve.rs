@@ -40,7 +40,9 @@ pub fn serve(snap: &Snapshot<'_>, listener: &TcpListener, events: &(dyn Fn(Event
                             .peer_addr()
                             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                         events(Event::Connected(peer));
-                        let end = serve_connection(snap, stream);
+                        let end = Buffered::new(stream)
+                            .map_err(|e| e.to_string())
+                            .and_then(|conn| serve_connection(snap, conn));
                         events(Event::Ended(peer, &end));
                     });
                 }
@@ -54,19 +56,84 @@ pub fn serve(snap: &Snapshot<'_>, listener: &TcpListener, events: &(dyn Fn(Event
     });
 }
 
-/// Run one GDB session on `stream` until GDB detaches or the connection
-/// breaks.
-pub fn serve_connection(
-    snap: &Snapshot<'_>,
-    stream: TcpStream,
-) -> Result<DisconnectReason, String> {
-    let gdb = GdbStub::builder(Buffered::new(stream).map_err(|e| e.to_string())?)
+/// Run one GDB session on `conn` (a `TcpStream`, or a `&mut` [`ScriptedClient`])
+/// until GDB detaches or the connection breaks.
+pub fn serve_connection<C>(snap: &Snapshot<'_>, conn: C) -> Result<DisconnectReason, String>
+where
+    C: ConnectionExt<Error = io::Error>,
+{
+    let gdb = GdbStub::builder(conn)
         .packet_buffer_size(PACKET_BUFFER)
         .build()
         .map_err(|e| e.to_string())?;
     let mut session = Session::new(snap);
-    gdb.run_blocking::<EventLoop<'_, '_>>(&mut session)
+    gdb.run_blocking::<EventLoop<'_, '_, C>>(&mut session)
         .map_err(|e| e.to_string())
+}
+
+/// A client that sends a fixed script of bytes, then hangs up: what GDB
+/// would have sent, for the fuzz target `serve_packets` and the tests. Its
+/// reads end with `UnexpectedEof` when the script ends, which ends the
+/// session; what the server answers is kept only if asked for.
+pub struct ScriptedClient<'a> {
+    script: &'a [u8],
+    pos: usize,
+    replies: Option<Vec<u8>>,
+}
+
+impl<'a> ScriptedClient<'a> {
+    /// A client sending `script`; `keep_replies` keeps the server's bytes.
+    pub fn new(script: &'a [u8], keep_replies: bool) -> ScriptedClient<'a> {
+        ScriptedClient {
+            script,
+            pos: 0,
+            replies: keep_replies.then(Vec::new),
+        }
+    }
+
+    /// How many bytes of the script the server has read.
+    pub fn consumed(&self) -> usize {
+        self.pos
+    }
+
+    /// What the server sent (empty unless `keep_replies`).
+    pub fn replies(&self) -> &[u8] {
+        self.replies.as_deref().unwrap_or_default()
+    }
+}
+
+impl Connection for &mut ScriptedClient<'_> {
+    type Error = io::Error;
+
+    fn write(&mut self, byte: u8) -> io::Result<()> {
+        if let Some(r) = &mut self.replies {
+            r.push(byte);
+        }
+        Ok(())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if let Some(r) = &mut self.replies {
+            r.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ConnectionExt for &mut ScriptedClient<'_> {
+    fn read(&mut self) -> io::Result<u8> {
+        let byte = self.peek()?.ok_or(io::ErrorKind::UnexpectedEof)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn peek(&mut self) -> io::Result<Option<u8>> {
+        Ok(self.script.get(self.pos).copied())
+    }
 }
 
 /// A TCP connection read and written through buffers. gdbstub's own
@@ -149,11 +216,14 @@ impl ConnectionExt for Buffered {
 
 /// The blocking event loop. The target never runs, so there is never a stop
 /// to wait for: only bytes from GDB.
-struct EventLoop<'s, 'p>(PhantomData<&'s Snapshot<'p>>);
+struct EventLoop<'s, 'p, C>(PhantomData<(&'s Snapshot<'p>, C)>);
 
-impl<'s, 'p> run_blocking::BlockingEventLoop for EventLoop<'s, 'p> {
+impl<'s, 'p, C> run_blocking::BlockingEventLoop for EventLoop<'s, 'p, C>
+where
+    C: ConnectionExt<Error = io::Error>,
+{
     type Target = Session<'s, 'p>;
-    type Connection = Buffered;
+    type Connection = C;
     type StopReason = MultiThreadStopReason<u64>;
 
     #[allow(clippy::type_complexity)]
