@@ -95,17 +95,50 @@ def distro_dump_rows():
             "`benches/distro_dump.sh` boots Debian's own kernel with the fixture workload and dumps it. With no",
             "vmlinux, kpeek finds the kernel from the CPU page tables, its kallsyms tables by their shape, and",
             "its types in the kernel's own BTF.", "",
+            f"(Load average when this section was measured: {os.getloadavg()[0]:.1f}.)", "",
             f"- `ps --threads --format json` without the vmlinux is {'identical' if with_v == without else 'NOT identical'} "
             f"to the one with the 630 MB -dbg vmlinux ({len(without)} tasks); {agree} of the guest's {len(truth)} /proc "
             "tasks agree (pid, tgid, ppid, comm, kernel thread, state of user tasks).",
             f"- `bt --all --style proc` is {'identical' if same_bt else 'NOT identical'} with and without the vmlinux; "
             f"{bt_same} of the {len(listed)} stacks the guest listed equal its /proc/PID/stack (a task that ran in between differs).", "",
             "| what | kpeek, no vmlinux | kpeek with the -dbg vmlinux | no-vmlinux faster by |", "|---|---|---|---|"]
+    alone = {}
     for what, args in (("`ps --threads --format json`", ["ps", "--threads", "--format", "json"]),
                        ("`bt --all --style proc`", ["bt", "--all", "--style", "proc"])):
         (nw, nr) = measure([KPEEK, *args, "--core", core])
         (vw, vr) = measure([KPEEK, *args, "--vmlinux", vmlinux, "--core", core])
+        alone[args[0]] = (nw, nr)
         rows.append(f"| {what} | {nw:.3f} s / {nr:.0f} MiB | {vw:.3f} s / {vr:.0f} MiB | {vw / nw:.1f}× |")
+    rows += distro_anchor_rows(vmlinux, core, alone, len(without))
+    return rows
+
+
+def distro_anchor_rows(vmlinux, core, alone, tasks):
+    """drgn and crash on the distro-kernel dump, each given the -dbg vmlinux,
+    next to kpeek without it: a figure where the anchor lists (nearly) every
+    task, what it said where it could not."""
+    import re
+    drgn_version = subprocess.run([PY, "-c", "import drgn; print(drgn.__version__)"], capture_output=True, text=True).stdout.strip()
+    crash = version(["crash", "--version"]) if crash_path() else "crash: not installed"
+    rows = ["", f"The anchors on the same dump, each given the -dbg vmlinux (kpeek: none); drgn {drgn_version}, {crash}:", "",
+            "| what | kpeek, no vmlinux | anchor with the -dbg vmlinux | kpeek faster by |", "|---|---|---|---|"]
+    for what, cmd, script in (("tasks", "ps", "drgn_ps.py"), ("a stack trace of every task", "bt", "drgn_bt.py")):
+        drgn = [PY, os.path.join(ROOT, "benches", script), vmlinux, core]
+        r = subprocess.run(drgn, capture_output=True, text=True)
+        if r.returncode == 0:
+            rows.append(row(f"{what}: drgn `{script}`", alone[cmd], measure(drgn), "drgn"))
+        else:
+            said = r.stderr.strip().splitlines()[-1].split(";")[0]
+            rows.append(f"| {what}: drgn `{script}` | {alone[cmd][0]:.3f} s / {alone[cmd][1]:.0f} MiB | drgn: `{said}` | — |")
+    # crash `ps`: one line per task; `foreach bt`: one `PID:` header per task.
+    ps_line = re.compile(r"^>?\s+\d+\s+-?\d+\s+\d+\s+[0-9a-f]{16}\s", re.M)
+    for what, cmd, command, count in (("tasks", "ps", "ps", lambda out: len(ps_line.findall(out))),
+                                      ("a stack trace of every task", "bt", "foreach bt", lambda out: out.count("PID:"))):
+        ok, said = crash_run(vmlinux, core, command, tasks, count)
+        if ok:
+            rows.append(row(f"{what}: crash `{command}`", alone[cmd], ok, "crash"))
+        elif said:
+            rows.append(f"| {what}: crash `{command}` | {alone[cmd][0]:.3f} s / {alone[cmd][1]:.0f} MiB | crash: {said} | — |")
     return rows
 
 
@@ -148,15 +181,21 @@ def crash_path():
 def crash_foreach_bt(vmlinux, core, tasks):
     """crash's `foreach bt`, if crash is installed and lists (nearly) every
     task; otherwise (None, what it did)."""
+    return crash_run(vmlinux, core, "foreach bt", tasks, lambda out: out.count("PID:"))
+
+
+def crash_run(vmlinux, core, command, tasks, count):
+    """crash running `command`, measured if crash is installed and `count`
+    of its output is (nearly) every task; otherwise (None, what it did)."""
     import tempfile
     if not crash_path():
         return None, None
     with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as f:
-        f.write("foreach bt\nquit\n")
+        f.write(f"{command}\nquit\n")
         script = f.name
     cmd = ["crash", "-s", "-i", script, vmlinux, core]
     r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
-    listed = r.stdout.count("PID:")
+    listed = count(r.stdout)
     if r.returncode != 0:
         return None, f"exits with status {r.returncode} while loading (no output)"
     if listed < 0.9 * tasks:
