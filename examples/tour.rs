@@ -9,11 +9,11 @@ mod common;
 
 use std::path::Path;
 
+use kpeek::arch::{locate, Clues, ImageFacts};
 use kpeek::dump::{Dump, Reader};
-use kpeek::memory::kaslr::{locate, Clues, ImageFacts};
 
 fn image_facts(vmlinux: &Path) -> ImageFacts {
-    let debug = kpeek::dwarf::DebugInfo::open(vmlinux).expect("vmlinux");
+    let debug = kpeek::debuginfo::KernelDebugInfo::open(vmlinux).expect("vmlinux");
     kpeek::kernel::program::image_facts(&debug).expect("image facts")
 }
 
@@ -26,11 +26,10 @@ fn main() {
         kdump.display()
     );
     match kpeek::kernel::Program::open(&f612.vmlinux(), &kdump, &Default::default())
-        .and_then(|prog| kpeek::kernel::for_each_task(&prog))
+        .and_then(|prog| kpeek::report::ps::ps(&prog, &Default::default()))
     {
-        Ok(list) => {
-            let processes: Vec<_> = list.tasks.iter().filter(|t| t.pid == t.tgid).collect();
-            kpeek::render::ps::table(&mut std::io::stdout().lock(), &processes, false)
+        Ok(report) => {
+            kpeek::render::ps::table(&mut std::io::stdout().lock(), &report.body.tasks, false)
                 .expect("stdout");
         }
         Err(e) => println!("kpeek: {e}"),

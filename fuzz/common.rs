@@ -3,11 +3,11 @@
 #![allow(dead_code)] // each target uses part of it
 
 use kpeek::dump::Dump;
-use kpeek::dwarf::DebugInfo;
+use kpeek::debuginfo::KernelDebugInfo;
 use kpeek::memory::MemorySource;
 
 /// Ask for the types and members kpeek's listings use.
-pub fn poke_types(di: &DebugInfo) {
+pub fn poke_types(di: &KernelDebugInfo) {
     for name in ["task_struct", "list_head", "int", "char", "mm_struct", "x"] {
         let _ = di.find_type(name);
         let _ = di.type_size(name);

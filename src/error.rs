@@ -80,14 +80,25 @@ pub enum Error {
     /// A report was produced, but parts of it could not be read (see its warnings).
     #[error("{0} warning(s): the report is incomplete")]
     Partial(usize),
-    /// A feature that is named on the command line but not built yet.
-    #[error("`kpeek {command}` is not implemented yet ({tracking})")]
-    NotImplemented {
-        /// The subcommand.
-        command: &'static str,
-        /// Where its work is tracked.
-        tracking: &'static str,
+    /// A symbol the work needs is not in the symbol table.
+    #[error("{table} has no symbol `{name}`")]
+    SymbolNotFound {
+        /// The symbol.
+        name: String,
+        /// Which table: "the vmlinux", "kallsyms".
+        table: &'static str,
     },
+    /// The kernel or the input uses something kpeek does not handle (yet):
+    /// the message names it and, where there is one, the way around it.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Kernel data that cannot be right (an implausible size, a table that
+    /// contradicts itself): the dump is damaged or the vmlinux is not its.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The output could not be produced (serialising a report).
+    #[error("writing the output: {0}")]
+    Output(String),
 }
 
 impl Error {
@@ -106,7 +117,10 @@ impl Error {
             Error::Live(_) => "live",
             Error::Usage(_) => "usage",
             Error::Partial(_) => "partial",
-            Error::NotImplemented { .. } => "not_implemented",
+            Error::SymbolNotFound { .. } => "symbol_not_found",
+            Error::Unsupported(_) => "unsupported",
+            Error::Corrupt(_) => "corrupt",
+            Error::Output(_) => "output",
         }
     }
 }

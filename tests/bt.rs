@@ -129,7 +129,7 @@ fn kallsyms_view_of_the_vmlinux_equals_proc_kallsyms() {
         let boot = fixture.boot(&name);
         let truth = boot.truth();
         let offset = boot.kaslr_offset();
-        let debug = kpeek::dwarf::DebugInfo::open(&fixture.vmlinux()).expect("vmlinux");
+        let debug = kpeek::debuginfo::KernelDebugInfo::open(&fixture.vmlinux()).expect("vmlinux");
         // Core-kernel symbols (no module), in the guest's order.
         let mut syms: Vec<(u64, char, String)> = truth.files["/proc/kallsyms"]
             .lines()
@@ -364,7 +364,7 @@ fn orc_tables_from_the_dump_when_the_vmlinux_has_none() {
         .status()
         .expect("objcopy (binutils)");
     assert!(status.success());
-    let debug = kpeek::dwarf::DebugInfo::open(&stripped).expect("stripped vmlinux");
+    let debug = kpeek::debuginfo::KernelDebugInfo::open(&stripped).expect("stripped vmlinux");
     assert!(
         debug.section(".orc_unwind").is_none(),
         "objcopy left .orc_unwind"

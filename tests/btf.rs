@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kpeek::dwarf::{btf, DebugInfo, TypeSource};
+use kpeek::debuginfo::{btf, KernelDebugInfo, TypeSource};
 use kpeek::render::pahole::{render_pahole, render_pahole_all, PaholeOptions};
 
 fn pahole_available() -> bool {
@@ -62,7 +62,7 @@ fn oracle_structs(fixture: &common::Fixture) -> Vec<String> {
     names
 }
 
-fn kpeek(di: &DebugInfo, name: &str) -> String {
+fn kpeek(di: &KernelDebugInfo, name: &str) -> String {
     let mut out = Vec::new();
     render_pahole(di, &[name.to_string()], &PaholeOptions::default(), &mut out)
         .unwrap_or_else(|e| panic!("kpeek pahole --btf {name}: {e}"));
@@ -78,7 +78,7 @@ fn oracle_structs_equal_pahole_btf() {
     }
     for fixture in common::Fixture::all() {
         let vmlinux = fixture.vmlinux();
-        let di = DebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("opens .BTF");
+        let di = KernelDebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("opens .BTF");
         assert_eq!(di.type_source(), TypeSource::Btf);
         let names = oracle_structs(&fixture);
         let mut bad = Vec::new();
@@ -113,7 +113,7 @@ fn every_struct_equals_pahole_btf() {
     }
     for fixture in common::Fixture::all() {
         let vmlinux = fixture.vmlinux();
-        let di = DebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("opens .BTF");
+        let di = KernelDebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("opens .BTF");
         let want = pahole_btf(&vmlinux, None);
         let mut out = Vec::new();
         render_pahole_all(&di, &PaholeOptions::default(), &mut out).expect("renders");
@@ -143,7 +143,7 @@ fn raw_btf_blob_reads_like_the_section() {
     let section = elf.section_by_name(".BTF").expect(".BTF");
     let raw: PathBuf = std::env::temp_dir().join(format!("kpeek-btf-{}", std::process::id()));
     std::fs::write(&raw, section.data().expect("data")).expect("writes");
-    let from_blob = DebugInfo::open_btf(&raw, btf::DEFAULT_CACHELINE).expect("opens raw BTF");
+    let from_blob = KernelDebugInfo::open_btf(&raw, btf::DEFAULT_CACHELINE).expect("opens raw BTF");
     for name in ["task_struct", "sk_buff", "zone"] {
         assert_eq!(
             kpeek(&from_blob, name),
@@ -192,8 +192,8 @@ fn member_lookups_agree_with_dwarf() {
     ];
     for fixture in common::Fixture::all() {
         let vmlinux = fixture.vmlinux();
-        let dwarf = DebugInfo::open(&vmlinux).expect("DWARF");
-        let btf = DebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("BTF");
+        let dwarf = KernelDebugInfo::open(&vmlinux).expect("DWARF");
+        let btf = KernelDebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("BTF");
         for (ty, path) in paths {
             let want = dwarf.member(ty, path);
             let got = btf.member(ty, path);
@@ -241,10 +241,10 @@ fn damaged_btf_is_a_clear_error() {
     let dir = std::env::temp_dir();
     let path = dir.join(format!("kpeek-badbtf-{}", std::process::id()));
     std::fs::write(&path, b"\x9f\xeb\x01\x00\x18\x00\x00\x00\xff\xff\xff\x7f").unwrap();
-    let err = DebugInfo::open_btf(&path, 64).unwrap_err();
+    let err = KernelDebugInfo::open_btf(&path, 64).unwrap_err();
     assert_eq!(err.code(), "bad_file", "{err}");
     std::fs::write(&path, b"not BTF and not ELF").unwrap();
-    let err = DebugInfo::open_btf(&path, 64).unwrap_err();
+    let err = KernelDebugInfo::open_btf(&path, 64).unwrap_err();
     assert_eq!(err.code(), "bad_file", "{err}");
     std::fs::remove_file(&path).ok();
 }
@@ -263,7 +263,8 @@ fn the_running_kernels_btf_equals_pahole() {
     if !pahole_available() {
         return;
     }
-    let di = DebugInfo::open_btf(sys, btf::DEFAULT_CACHELINE).expect("opens the kernel's BTF");
+    let di =
+        KernelDebugInfo::open_btf(sys, btf::DEFAULT_CACHELINE).expect("opens the kernel's BTF");
     let want = pahole_btf(sys, None);
     let mut out = Vec::new();
     render_pahole_all(&di, &PaholeOptions::default(), &mut out).expect("renders");
@@ -307,7 +308,7 @@ fn corrupted_kernel_btf_never_panics() {
             };
             d[at] = next() as u8;
         }
-        let Ok(di) = DebugInfo::from_btf_bytes(Path::new("corrupt"), d, 64) else {
+        let Ok(di) = KernelDebugInfo::from_btf_bytes(Path::new("corrupt"), d, 64) else {
             continue;
         };
         opened += 1;
@@ -326,7 +327,7 @@ fn corrupted_kernel_btf_never_panics() {
         }
         // Random types, laid out: damaged members anywhere are reached.
         for _ in 0..300 {
-            let _ = di.layout_of(kpeek::dwarf::TypeId(next() % 70_000), "x", 64);
+            let _ = di.layout_of(kpeek::debuginfo::TypeId(next() % 70_000), "x", 64);
         }
         let _ = di.member("task_struct", "thread.sp");
         let _ = di.type_size("struct list_head");

@@ -5,13 +5,13 @@ mod common;
 
 use common::{Boot, Fixture};
 use kpeek::addr::{PhysAddr, VirtAddr};
+use kpeek::arch::KernelSpace;
+use kpeek::arch::{locate, Clues, ImageFacts, KaslrMethod};
 use kpeek::dump::{Dump, DumpFormat, Reader};
-use kpeek::memory::kaslr::{locate, Clues, ImageFacts, KaslrMethod};
-use kpeek::memory::x86_64::KernelSpace;
 use kpeek::memory::MemorySource;
 
 fn image_facts(fixture: &Fixture) -> ImageFacts {
-    let debug = kpeek::dwarf::DebugInfo::open(&fixture.vmlinux()).expect("vmlinux");
+    let debug = kpeek::debuginfo::KernelDebugInfo::open(&fixture.vmlinux()).expect("vmlinux");
     kpeek::kernel::program::image_facts(&debug).expect("image facts")
 }
 

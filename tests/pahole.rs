@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kpeek::addr::LinkAddr;
-use kpeek::dwarf::DebugInfo;
+use kpeek::debuginfo::KernelDebugInfo;
 use kpeek::render::pahole::{render_pahole, render_pahole_all, PaholeOptions};
 
 /// The structs `kpeek pahole` must print exactly like pahole.
@@ -133,7 +133,7 @@ fn pahole(vmlinux: &Path, args: &[&str], name: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn kpeek(di: &DebugInfo, name: &str, opts: &PaholeOptions) -> String {
+fn kpeek(di: &KernelDebugInfo, name: &str, opts: &PaholeOptions) -> String {
     let mut out = Vec::new();
     render_pahole(di, &[name.to_string()], opts, &mut out)
         .unwrap_or_else(|e| panic!("kpeek pahole {name}: {e}"));
@@ -145,7 +145,7 @@ fn compare_all(version: &str, pahole_args: &[&str], opts: &PaholeOptions, names:
     if !pahole_available() {
         return;
     }
-    let di = DebugInfo::open(&path).expect("vmlinux opens");
+    let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
     let mut failures = Vec::new();
     let mut compared = 0;
     for name in names {
@@ -288,7 +288,7 @@ fn member_offsets_agree_with_pahole() {
         let Some(path) = vmlinux(version) else {
             continue;
         };
-        let di = DebugInfo::open(&path).expect("vmlinux opens");
+        let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
         for name in STRUCTS {
             let mut out = Vec::new();
             render_pahole(
@@ -323,7 +323,7 @@ fn member_offsets_agree_with_pahole() {
 #[test]
 fn debug_info_api_on_linux_6_1() {
     let Some(path) = vmlinux("6.1") else { return };
-    let di = DebugInfo::open(&path).expect("vmlinux opens");
+    let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
 
     assert_eq!(di.type_size("struct task_struct").unwrap(), 6528);
     assert_eq!(di.type_size("task_struct").unwrap(), 6528);
@@ -405,7 +405,7 @@ fn debug_info_api_on_linux_6_1() {
 #[test]
 fn debug_info_api_on_linux_6_12() {
     let Some(path) = vmlinux("6.12") else { return };
-    let di = DebugInfo::open(&path).expect("vmlinux opens");
+    let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
     assert_eq!(di.type_size("task_struct").unwrap(), 6592);
     assert_eq!(di.member("task_struct", "tasks").unwrap().offset, 816);
     assert_eq!(di.member("task_struct", "pid").unwrap().offset, 1024);
@@ -505,8 +505,8 @@ fn compressed_debug_sections() {
             eprintln!("skipping {format}: objcopy cannot compress with it");
             continue;
         }
-        let plain = DebugInfo::open(&path).expect("vmlinux opens");
-        let packed = DebugInfo::open(&out).expect("compressed vmlinux opens");
+        let plain = KernelDebugInfo::open(&path).expect("vmlinux opens");
+        let packed = KernelDebugInfo::open(&out).expect("compressed vmlinux opens");
         for name in ["task_struct", "sk_buff", "printk_ringbuffer"] {
             let opts = PaholeOptions::default();
             assert_eq!(
@@ -530,8 +530,8 @@ fn relocatable_object_gets_relocated() {
     let object =
         PathBuf::from(std::env::var_os("KPEEK_TEST_VMLINUX_O").expect("KPEEK_TEST_VMLINUX_O"));
     let path = object.with_file_name("vmlinux");
-    let linked = DebugInfo::open(&path).expect("vmlinux opens");
-    let unlinked = DebugInfo::open(&object).expect("vmlinux.o opens");
+    let linked = KernelDebugInfo::open(&path).expect("vmlinux opens");
+    let unlinked = KernelDebugInfo::open(&object).expect("vmlinux.o opens");
     let opts = PaholeOptions::default();
     for name in ["task_struct", "list_head"] {
         assert_eq!(
@@ -587,7 +587,7 @@ fn first_difference_all(want: &str, got: &str) -> String {
 fn all_identical(version: &str) {
     let Some(path) = vmlinux(version) else { return };
     let want = pahole_all_oracle(version);
-    let di = DebugInfo::open(&path).expect("vmlinux opens");
+    let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
     let mut out = Vec::new();
     render_pahole_all(&di, &PaholeOptions::default(), &mut out).expect("kpeek pahole --all");
     let got = String::from_utf8(out).expect("UTF-8");
@@ -719,7 +719,7 @@ fn index_cache_is_written_reused_and_rebuilt_when_damaged() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let file = &files[0];
-    let build_id: String = kpeek::dwarf::DebugInfo::open(&path)
+    let build_id: String = kpeek::debuginfo::KernelDebugInfo::open(&path)
         .expect("vmlinux")
         .build_id()
         .expect("build id")

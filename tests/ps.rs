@@ -144,10 +144,10 @@ fn every_dump_without_a_vmlinux() {
                 for o in options {
                     let prog = Program::open_without_vmlinux(&path, &o)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                    assert_eq!(prog.debug.type_source(), kpeek::dwarf::TypeSource::Btf);
+                    assert_eq!(prog.debug.type_source(), kpeek::debuginfo::TypeSource::Btf);
                     assert_eq!(
                         prog.debug.symbol_source(),
-                        kpeek::dwarf::SymbolSource::Kallsyms
+                        kpeek::debuginfo::SymbolSource::Kallsyms
                     );
                     check_program(&fixture, &boot, &path, &prog);
                     dumps += 1;

@@ -1,15 +1,15 @@
-//! `DebugInfo::from_bytes` on a vmlinux-shaped ELF file, then type,
+//! `KernelDebugInfo::from_bytes` on a vmlinux-shaped ELF file, then type,
 //! member, layout and symbol lookups.
 #![no_main]
 
-use kpeek::dwarf::DebugInfo;
+use kpeek::debuginfo::KernelDebugInfo;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../common.rs"]
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(di) = DebugInfo::from_bytes(std::path::Path::new("fuzz"), data) else {
+    let Ok(di) = KernelDebugInfo::from_bytes(std::path::Path::new("fuzz"), data) else {
         return;
     };
     let _ = di.symbol("init_task");

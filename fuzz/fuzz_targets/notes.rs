@@ -2,7 +2,7 @@
 //! on it as VMCOREINFO text, then the typed accessors.
 #![no_main]
 
-use kpeek::dump::{Notes, VmcoreInfo};
+use kpeek::notes::{Notes, VmcoreInfo};
 use libfuzzer_sys::fuzz_target;
 
 fn poke(info: &VmcoreInfo) {

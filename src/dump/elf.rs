@@ -9,10 +9,11 @@
 
 use std::path::Path;
 
-use super::notes::{le32, le64, Notes};
 use super::Mapped;
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::bytes::{le32, le64};
 use crate::memory::MemorySource;
+use crate::notes::Notes;
 use crate::{Error, Result};
 
 const PT_LOAD: u32 = 1;

@@ -12,10 +12,11 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::notes::{le32, le64, Notes, VmcoreInfo};
 use super::Mapped;
 use crate::addr::PhysAddr;
+use crate::bytes::{le32, le64};
 use crate::memory::MemorySource;
+use crate::notes::{Notes, VmcoreInfo};
 use crate::{Error, Result};
 
 const DUMP_DH_COMPRESSED_ZLIB: u32 = 0x1;

@@ -5,18 +5,17 @@
 pub mod elf;
 pub mod kdump;
 mod lzo;
-pub mod notes;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::addr::PhysAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::memory::MemorySource;
+use crate::notes::{Notes, VmcoreInfo};
 use crate::{Error, Result};
 
 pub use elf::ElfVmcore;
 pub use kdump::{Compression, KdumpFile};
-pub use notes::{Notes, PrStatus, QemuCpuState, Registers, VmcoreInfo};
 
 /// The bytes of a file: mapped read-only, or owned (tests, fuzzing).
 #[derive(Debug)]
@@ -88,6 +87,19 @@ pub enum Reader {
     Kdump(KdumpFile),
 }
 
+/// What a dump says of itself as a whole.
+#[derive(Clone, Copy, Debug)]
+pub struct Health {
+    /// The page compression of a kdump-compressed dump.
+    pub compression: Option<Compression>,
+    /// Pages of RAM left out (filtered, excluded, or cut off the end).
+    pub excluded_pages: u64,
+    /// Bytes the headers describe that the file does not have.
+    pub truncated_bytes: u64,
+    /// The dump is marked incomplete, and by what.
+    pub incomplete: Option<&'static str>,
+}
+
 /// An opened crash dump.
 #[derive(Debug)]
 pub struct Dump {
@@ -156,6 +168,33 @@ impl Dump {
         match &self.reader {
             Reader::Elf(e) => e.notes(),
             Reader::Kdump(k) => k.notes(),
+        }
+    }
+
+    /// The kernel-virtual mappings of a QEMU paging dump (`-p`): (virtual,
+    /// physical, length); empty for other dumps.
+    pub fn virtual_loads(&self) -> &[(VirtAddr, PhysAddr, u64)] {
+        match &self.reader {
+            Reader::Elf(e) => e.virtual_loads(),
+            Reader::Kdump(_) => &[],
+        }
+    }
+
+    /// What the dump says of itself as a whole: what is missing from it.
+    pub fn health(&self) -> Health {
+        match &self.reader {
+            Reader::Elf(e) => Health {
+                compression: None,
+                excluded_pages: (e.excluded_bytes() + e.truncated_bytes()) / 4096,
+                truncated_bytes: e.truncated_bytes(),
+                incomplete: e.incomplete().then_some("ELF e_flags"),
+            },
+            Reader::Kdump(k) => Health {
+                compression: Some(k.header_compression()),
+                excluded_pages: k.excluded_pages,
+                truncated_bytes: 0,
+                incomplete: k.incomplete().then_some("DUMP_DH_COMPRESSED_INCOMPLETE"),
+            },
         }
     }
 

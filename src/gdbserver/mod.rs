@@ -30,7 +30,7 @@ use gdbstub_arch::x86::reg::X86_64CoreRegs;
 use gdbstub_arch::x86::X86_64_SSE;
 
 use crate::addr::VirtAddr;
-use crate::kernel::switch::read_kernel;
+use crate::kernel::program::read_kernel;
 use crate::kernel::Program;
 
 pub use serve::{serve, serve_connection, Event, ScriptedClient};

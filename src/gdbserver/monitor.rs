@@ -54,15 +54,14 @@ impl MonitorCmd for Session<'_, '_> {
             ["info"] => render::info::info(&mut text, &snap.info),
             ["ps", rest @ ..] => {
                 let threads = rest.iter().any(|w| *w == "-T" || *w == "--threads");
-                let rows: Vec<_> = snap
-                    .tasks
-                    .tasks
-                    .iter()
-                    .filter(|t| threads || t.pid == t.tgid)
-                    .collect();
-                render::ps::table(&mut text, &rows, threads)
+                let rows = snap.tasks.tasks.iter();
+                render::ps::table(
+                    &mut text,
+                    rows.filter(|t| threads || t.pid == t.tgid),
+                    threads,
+                )
             }
-            ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks),
+            ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks.tasks),
             ["sym", names @ ..] if !names.is_empty() => {
                 use std::io::Write;
                 let prog = snap.prog;

@@ -20,9 +20,10 @@ use std::num::NonZeroUsize;
 use gdbstub::common::Tid;
 use gdbstub_arch::x86::reg::X86_64CoreRegs;
 
-use crate::dump::Registers;
+use crate::arch::Registers;
+use crate::arch::SwitchFrame;
 use crate::kernel::info::Info;
-use crate::kernel::switch::SwitchFrame;
+use crate::kernel::program::read_kernel;
 use crate::kernel::{for_each_task, Program, TaskList};
 use crate::Result;
 
@@ -111,7 +112,7 @@ impl<'p> Snapshot<'p> {
             });
         }
 
-        let frame = SwitchFrame::resolve(prog);
+        let frame = SwitchFrame::resolve(&prog.debug);
         if let Err(e) = &frame {
             notices.push(format!(
                 "sleeping tasks have no registers (struct inactive_task_frame: {e})"
@@ -139,7 +140,7 @@ impl<'p> Snapshot<'p> {
                 .and_then(|c| cpu_regs.get(&c).copied());
             let registers = match (on_cpu, &frame) {
                 (Some(regs), _) => Some(regs),
-                (None, Ok(frame)) => frame.registers(prog, t.task).ok(),
+                (None, Ok(frame)) => frame.registers(|a, b| read_kernel(prog, a, b), t.task).ok(),
                 (None, Err(_)) => None,
             };
             if registers.is_none() && frame.is_ok() {

@@ -30,8 +30,6 @@ pub struct Cpu {
 /// The CPUs of a kernel.
 #[derive(Clone, Debug, Serialize)]
 pub struct Cpus {
-    /// Schema version of this report.
-    pub schema_version: u32,
     /// `__cpu_possible_mask`.
     pub possible: Vec<u32>,
     /// `__cpu_present_mask`.
@@ -96,7 +94,7 @@ pub fn cpus(prog: &Program) -> Result<Cpus> {
         .filter(|&&c| prog.per_cpu("runqueues", c).is_ok())
         .map(|&cpu| {
             let rq = prog.per_cpu("runqueues", cpu).ok();
-            let field = |m: &Option<crate::dwarf::Member>| {
+            let field = |m: &Option<crate::debuginfo::Member>| {
                 let (rq, m) = (rq?, m.as_ref()?);
                 prog.read_u64(VirtAddr(rq.0 + m.offset)).ok()
             };
@@ -125,7 +123,6 @@ pub fn cpus(prog: &Program) -> Result<Cpus> {
         })
         .collect();
     Ok(Cpus {
-        schema_version: 1,
         present: cpu_mask(prog, "__cpu_present_mask").unwrap_or_default(),
         active: cpu_mask(prog, "__cpu_active_mask").unwrap_or_default(),
         possible,

@@ -4,8 +4,9 @@ use serde::Serialize;
 
 use super::program::Program;
 use crate::addr::{LinkAddr, VirtAddr};
-use crate::dump::{DumpFormat, Reader, Registers};
-use crate::memory::kaslr::KaslrMethod;
+use crate::arch::KaslrMethod;
+use crate::arch::Registers;
+use crate::dump::DumpFormat;
 
 /// One CPU as the dump recorded it.
 #[derive(Clone, Debug, Serialize)]
@@ -31,8 +32,6 @@ pub struct CpuInfo {
 /// The summary `kpeek info` prints.
 #[derive(Clone, Debug, Serialize)]
 pub struct Info {
-    /// Schema version of this report.
-    pub schema_version: u32,
     /// The dump file, or the live target.
     pub dump: String,
     /// Its format (`null` for a live kernel).
@@ -49,10 +48,10 @@ pub struct Info {
     pub vmlinux: Option<String>,
     /// Where the types came from: `dwarf` (the vmlinux) or `btf` (the
     /// vmlinux's `.BTF`, or the dump's own `__start_BTF..__stop_BTF`).
-    pub types: crate::dwarf::TypeSource,
+    pub types: crate::debuginfo::TypeSource,
     /// Where the symbols came from: `elf` (the vmlinux's `.symtab`) or
     /// `kallsyms` (the kernel's tables in the dump).
-    pub symbols: crate::dwarf::SymbolSource,
+    pub symbols: crate::debuginfo::SymbolSource,
     /// The dump carries VMCOREINFO.
     pub vmcoreinfo: bool,
     /// Run-time minus link-time address of the kernel.
@@ -113,20 +112,12 @@ impl Info {
                     .unwrap_or("")
                     .to_owned()
             });
-        let (compression, excluded_pages, incomplete) = match prog.dump.as_ref().map(|d| &d.reader)
-        {
-            Some(Reader::Kdump(k)) => (
-                Some(format!("{:?}", k.header_compression()).to_lowercase()),
-                k.excluded_pages,
-                k.incomplete(),
-            ),
-            Some(Reader::Elf(e)) => (
-                None,
-                (e.excluded_bytes() + e.truncated_bytes()) / 4096,
-                e.incomplete(),
-            ),
-            None => (None, 0, false),
-        };
+        let health = prog.dump.as_ref().map(|d| d.health());
+        let compression = health
+            .and_then(|h| h.compression)
+            .map(|c| format!("{c:?}").to_lowercase());
+        let excluded_pages = health.map_or(0, |h| h.excluded_pages);
+        let incomplete = health.is_some_and(|h| h.incomplete.is_some());
         let CpuStates {
             panic_cpu,
             currents,
@@ -140,7 +131,6 @@ impl Info {
             .ok();
         let letters = super::modules::taint_letters(prog);
         Info {
-            schema_version: 1,
             dump: prog
                 .dump
                 .as_ref()
@@ -151,7 +141,9 @@ impl Info {
             banner: prog.banner.clone(),
             vmlinux_matches: true,
             vmlinux: match (prog.debug.type_source(), prog.debug.symbol_source()) {
-                (crate::dwarf::TypeSource::Btf, crate::dwarf::SymbolSource::Kallsyms) => None,
+                (crate::debuginfo::TypeSource::Btf, crate::debuginfo::SymbolSource::Kallsyms) => {
+                    None
+                }
                 _ => Some(prog.debug.path().display().to_string()),
             },
             types: prog.debug.type_source(),

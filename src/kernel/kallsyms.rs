@@ -35,8 +35,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::dump::VmcoreInfo;
 use crate::error::{Error, Result};
+use crate::notes::VmcoreInfo;
 
 /// More symbols than any kernel has (a distro kernel has ~200,000 with
 /// `CONFIG_KALLSYMS_ALL`): a larger count is a damaged table.

@@ -5,11 +5,9 @@ pub mod cpus;
 pub mod info;
 pub mod kallsyms;
 pub mod modules;
-pub mod orc;
 pub mod printk;
 pub mod program;
 pub mod stack;
-pub mod switch;
 pub mod task;
 
 pub use program::{OpenOptions, Program};

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::program::Program;
 use super::task::Warning;
 use crate::addr::VirtAddr;
-use crate::dwarf::Member;
+use crate::debuginfo::Member;
 use crate::{Error, Result};
 
 /// States in the top two bits of `prb_desc.state_var`
@@ -461,7 +461,7 @@ pub fn read_log(prog: &Program) -> Result<Log> {
         if d.find_type("printk_log").is_ok() {
             return read_old_log(prog);
         }
-        return Err(Error::Usage(
+        return Err(Error::Unsupported(
             "this kernel has neither the lockless printk ring (struct printk_ringbuffer, 5.10+) \
              nor the log buffer of struct printk_log (3.5 to 5.9)"
                 .into(),
@@ -688,10 +688,9 @@ fn read_old_log(prog: &Program) -> Result<Log> {
     let buf = prog.read_u64(prog.symbol("log_buf")?)?;
     let len = prog.read_u32(prog.symbol("log_buf_len")?)? as usize;
     if !(4096..=1 << 30).contains(&len) {
-        return Err(Error::BadFile {
-            path: "printk log buffer".into(),
-            what: format!("implausible log_buf_len {len}"),
-        });
+        return Err(Error::Corrupt(format!(
+            "implausible log_buf_len {len} (the printk log buffer)"
+        )));
     }
     let first_idx = prog.read_u32(prog.symbol("log_first_idx")?)?;
     let next_idx = prog.read_u32(prog.symbol("log_next_idx")?)?;

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use crate::addr::{LinkAddr, VirtAddr};
-use crate::dump::{Dump, Notes, Reader};
-use crate::dwarf::DebugInfo;
-use crate::memory::kaslr::{locate, Clues, ImageFacts, Located};
-use crate::memory::x86_64::KernelSpace;
+use crate::arch::KernelSpace;
+use crate::arch::{locate, Clues, ImageFacts, Located};
+use crate::debuginfo::KernelDebugInfo;
+use crate::dump::Dump;
 use crate::memory::MemorySource;
+use crate::notes::Notes;
 use crate::{Error, Result};
 
 /// How to open a program.
@@ -27,7 +28,7 @@ pub struct OpenOptions {
 pub struct Program {
     /// The debug info of the vmlinux (shared: `kpeek rpc` keeps one for
     /// every command).
-    pub debug: Arc<DebugInfo>,
+    pub debug: Arc<KernelDebugInfo>,
     /// The dump, when the memory comes from one.
     pub dump: Option<Arc<Dump>>,
     /// Physical memory.
@@ -51,20 +52,26 @@ impl Program {
     /// Open a dump with its vmlinux, find the kernel in it and check that
     /// the vmlinux is the kernel that was dumped.
     pub fn open(vmlinux: &Path, core: &Path, options: &OpenOptions) -> Result<Program> {
-        let debug = DebugInfo::open(vmlinux)?;
+        let debug = KernelDebugInfo::open(vmlinux)?;
         let dump = Arc::new(Dump::open(core)?);
         Program::from_parts(debug, dump, options)
     }
 
     /// Assemble a program from an opened vmlinux and dump.
-    pub fn from_parts(debug: DebugInfo, dump: Arc<Dump>, options: &OpenOptions) -> Result<Program> {
-        let virtual_loads = match &dump.reader {
-            Reader::Elf(e) => e.virtual_loads().to_vec(),
-            Reader::Kdump(_) => Vec::new(),
-        };
+    pub fn from_parts(
+        debug: KernelDebugInfo,
+        dump: Arc<Dump>,
+        options: &OpenOptions,
+    ) -> Result<Program> {
         let notes = dump.notes().clone();
         let memory: Arc<dyn MemorySource> = dump.clone();
-        let prog = Program::assemble(Arc::new(debug), memory, notes, &virtual_loads, options)?;
+        let prog = Program::assemble(
+            Arc::new(debug),
+            memory,
+            notes,
+            dump.virtual_loads(),
+            options,
+        )?;
         Ok(prog.with_dump(dump))
     }
 
@@ -81,15 +88,11 @@ impl Program {
 
     /// [`Program::open_without_vmlinux`] on an opened dump.
     pub fn from_dump_alone(dump: Arc<Dump>, options: &OpenOptions) -> Result<Program> {
-        let virtual_loads = match &dump.reader {
-            Reader::Elf(e) => e.virtual_loads().to_vec(),
-            Reader::Kdump(_) => Vec::new(),
-        };
         let memory: Arc<dyn MemorySource> = dump.clone();
         let prog = Program::from_memory_alone(
             memory,
             dump.notes().clone(),
-            &virtual_loads,
+            dump.virtual_loads(),
             &dump.path,
             options,
         )?;
@@ -110,10 +113,10 @@ impl Program {
         name: &Path,
         options: &OpenOptions,
     ) -> Result<Program> {
+        use crate::arch::paging::{KernelLayout, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP};
         use crate::kernel::kallsyms::{Kallsyms, Location};
-        use crate::memory::x86_64::{KernelLayout, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP};
         let need = |what: &str| {
-            Error::Usage(format!(
+            Error::Unsupported(format!(
                 "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs {what}; \
                  give --vmlinux VMLINUX",
                 name.display()
@@ -205,40 +208,28 @@ impl Program {
 
     /// Records the dump and what is wrong with it as a whole.
     fn with_dump(mut self, dump: Arc<Dump>) -> Program {
-        let prog = &mut self;
-        match &dump.reader {
-            Reader::Elf(e) => {
-                if e.truncated_bytes() > 0 {
-                    prog.notices.push(format!(
-                        "{}: the file is truncated: {} MiB of memory its headers describe are missing",
-                        dump.path.display(),
-                        e.truncated_bytes() >> 20
-                    ));
-                }
-                if e.incomplete() {
-                    prog.notices.push(format!(
-                        "{}: the dump is marked incomplete (ELF e_flags)",
-                        dump.path.display()
-                    ));
-                }
-            }
-            Reader::Kdump(k) => {
-                if k.incomplete() {
-                    prog.notices.push(format!(
-                        "{}: the dump is marked incomplete (DUMP_DH_COMPRESSED_INCOMPLETE)",
-                        dump.path.display()
-                    ));
-                }
-            }
+        let health = dump.health();
+        if health.truncated_bytes > 0 {
+            self.notices.push(format!(
+                "{}: the file is truncated: {} MiB of memory its headers describe are missing",
+                dump.path.display(),
+                health.truncated_bytes >> 20
+            ));
         }
-        prog.dump = Some(dump);
+        if let Some(how) = health.incomplete {
+            self.notices.push(format!(
+                "{}: the dump is marked incomplete ({how})",
+                dump.path.display()
+            ));
+        }
+        self.dump = Some(dump);
         self
     }
 
     /// Assemble a program over any physical memory (a live target): `notes`
     /// carries what is known of the CPUs (QEMU-style CPU state with CR3).
     pub fn from_memory(
-        debug: DebugInfo,
+        debug: KernelDebugInfo,
         memory: Arc<dyn MemorySource>,
         notes: Notes,
         options: &OpenOptions,
@@ -250,10 +241,10 @@ impl Program {
     /// view of any target). `pcs` are the CPUs' program counters, which
     /// narrow the KASLR search. User memory (page tables) is out of reach.
     pub fn from_virtual(
-        debug: Arc<DebugInfo>,
+        debug: Arc<KernelDebugInfo>,
         memory: Arc<dyn MemorySource>,
         pcs: &[u64],
-        cpus: &[crate::dump::Registers],
+        cpus: &[crate::arch::Registers],
         options: &OpenOptions,
     ) -> Result<Program> {
         let facts = match (image_facts(&debug), options.kaslr_offset) {
@@ -261,7 +252,7 @@ impl Program {
             // No vmlinux (`debug_from_virtual`): the facts from kallsyms,
             // the banner from memory, at the offset found with them.
             (Err(_), Some(offset))
-                if debug.symbol_source() == crate::dwarf::SymbolSource::Kallsyms =>
+                if debug.symbol_source() == crate::debuginfo::SymbolSource::Kallsyms =>
             {
                 let read =
                     |addr: u64, buf: &mut [u8]| memory.read_phys(crate::addr::PhysAddr(addr), buf);
@@ -269,15 +260,14 @@ impl Program {
             }
             (Err(e), _) => return Err(e),
         };
-        let located =
-            crate::memory::kaslr::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
+        let located = crate::arch::locate_virtual(&*memory, &facts, pcs, options.kaslr_offset)?;
         let space = KernelSpace::over_virtual(memory.clone(), located.layout);
         // The CPUs' registers as QEMU numbers its PRSTATUS notes: pid = CPU + 1.
         let notes = Notes {
             prstatus: cpus
                 .iter()
                 .enumerate()
-                .map(|(i, regs)| crate::dump::PrStatus {
+                .map(|(i, regs)| crate::arch::PrStatus {
                     pid: i as i32 + 1,
                     regs: *regs,
                 })
@@ -295,7 +285,7 @@ impl Program {
     /// Find the kernel in physical memory (and prove it with the banner),
     /// then build the program.
     fn locate_in(
-        debug: Arc<DebugInfo>,
+        debug: Arc<KernelDebugInfo>,
         memory: Arc<dyn MemorySource>,
         notes: Notes,
         virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
@@ -318,7 +308,7 @@ impl Program {
 
     /// The program once the kernel is found.
     fn located(
-        debug: Arc<DebugInfo>,
+        debug: Arc<KernelDebugInfo>,
         memory: Arc<dyn MemorySource>,
         notes: Notes,
         space: KernelSpace<Arc<dyn MemorySource>>,
@@ -342,7 +332,7 @@ impl Program {
     }
 
     fn assemble(
-        debug: Arc<DebugInfo>,
+        debug: Arc<KernelDebugInfo>,
         memory: Arc<dyn MemorySource>,
         notes: Notes,
         virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
@@ -370,7 +360,10 @@ impl Program {
         let sym = self
             .debug
             .symbol(name)
-            .ok_or_else(|| Error::Kaslr(format!("the vmlinux has no symbol {name}")))?;
+            .ok_or_else(|| Error::SymbolNotFound {
+                name: name.to_owned(),
+                table: "the vmlinux",
+            })?;
         Ok(sym.addr.relocate(self.located.layout.kaslr_offset))
     }
 
@@ -379,7 +372,10 @@ impl Program {
         let sym = self
             .debug
             .symbol(name)
-            .ok_or_else(|| Error::Kaslr(format!("the vmlinux has no symbol {name}")))?;
+            .ok_or_else(|| Error::SymbolNotFound {
+                name: name.to_owned(),
+                table: "the vmlinux",
+            })?;
         // Before 6.15, x86_64 per-CPU symbols are zero-based offsets: no KASLR.
         let base = if self.debug.is_percpu_symbol(name) {
             sym.addr.get()
@@ -486,23 +482,14 @@ fn image_mapping(
     notes: &Notes,
     virtual_loads: &[(VirtAddr, crate::addr::PhysAddr, u64)],
 ) -> Option<ImageMap> {
-    use crate::memory::x86_64::{mappings, page_walk, START_KERNEL_MAP};
+    use crate::arch::paging::{mappings, page_table_roots, page_walk, START_KERNEL_MAP};
     const WINDOW: u64 = 1 << 30;
     let mut found = None;
     for cpu in &notes.qemu_cpus {
-        let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
-        // CR3, and the kernel half of a PTI pair (whose user half maps
-        // little of the kernel).
+        // CR3, and the kernel half of a PTI pair.
         // Linux maps text read-only and executable, then read-only data
         // (kallsyms, BTF), then data writable (`mark_rodata_ro`).
-        for pgd in [
-            cpu.cr3 & 0x000f_ffff_ffff_f000,
-            cpu.cr3 & 0x000f_ffff_ffff_e000,
-        ] {
-            if pgd == 0 {
-                continue;
-            }
-            let pgd = crate::addr::PhysAddr(pgd);
+        for (pgd, levels) in page_table_roots(cpu) {
             let maps = mappings(
                 phys,
                 pgd,
@@ -556,9 +543,9 @@ fn debug_from_kallsyms(
     offset: u64,
     read: &crate::kernel::kallsyms::ReadFn<'_>,
     name: &Path,
-) -> Result<DebugInfo> {
+) -> Result<KernelDebugInfo> {
     let (Some(start), Some(stop)) = (ks.lookup("__start_BTF"), ks.lookup("__stop_BTF")) else {
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "{}: without --vmlinux kpeek reads the kernel's own kallsyms and BTF, which needs \
              a kernel built with CONFIG_DEBUG_INFO_BTF (no __start_BTF in kallsyms); give --vmlinux VMLINUX",
             name.display()
@@ -580,7 +567,8 @@ fn debug_from_kallsyms(
     let mut btf = vec![0u8; len as usize];
     read(start.addr, &mut btf)?;
     let origin = name.join("__start_BTF");
-    let debug = DebugInfo::from_btf_bytes(&origin, btf, crate::dwarf::btf::DEFAULT_CACHELINE)?;
+    let debug =
+        KernelDebugInfo::from_btf_bytes(&origin, btf, crate::debuginfo::btf::DEFAULT_CACHELINE)?;
     // Link-time addresses, as a vmlinux would give them (per-CPU `A`
     // symbols are offsets: as they are).
     debug.use_kallsyms(
@@ -603,13 +591,16 @@ fn debug_from_kallsyms(
 /// kernel's own (read at `linux_banner` + `offset`), so the usual proof
 /// only checks the layout.
 fn facts_from_kallsyms(
-    debug: &DebugInfo,
+    debug: &KernelDebugInfo,
     offset: u64,
     read: &crate::kernel::kallsyms::ReadFn<'_>,
 ) -> Result<ImageFacts> {
     let sym = |name: &str| debug.symbol(name).map(|s| s.addr.get());
     let need_sym = |name: &str| {
-        sym(name).ok_or_else(|| Error::Kaslr(format!("kallsyms has no symbol {name}")))
+        sym(name).ok_or_else(|| Error::SymbolNotFound {
+            name: name.to_owned(),
+            table: "kallsyms",
+        })
     };
     let linux_banner = need_sym("linux_banner")?;
     let mut banner = vec![0u8; 512];
@@ -637,9 +628,12 @@ fn facts_from_kallsyms(
 /// kallsyms tables are found there by their shape, its BTF read from
 /// `__start_BTF`. Gives the debug info and the KASLR offset. Reads the
 /// image up to the tables (some MiB) once.
-pub fn debug_from_virtual(memory: &dyn MemorySource, pcs: &[u64]) -> Result<(DebugInfo, u64)> {
+pub fn debug_from_virtual(
+    memory: &dyn MemorySource,
+    pcs: &[u64],
+) -> Result<(KernelDebugInfo, u64)> {
+    use crate::arch::paging::START_KERNEL_MAP;
     use crate::kernel::kallsyms::Location;
-    use crate::memory::x86_64::START_KERNEL_MAP;
     const STEP: u64 = 2 << 20;
     const WINDOW: u64 = 1 << 30;
     let read = |addr: u64, buf: &mut [u8]| memory.read_phys(crate::addr::PhysAddr(addr), buf);
@@ -673,7 +667,7 @@ pub fn debug_from_virtual(memory: &dyn MemorySource, pcs: &[u64]) -> Result<(Deb
 
 /// What the vmlinux says about its own image: `_text`, `_end`, the banner
 /// and its bytes, the page-table and memory-layout variables.
-pub fn image_facts(debug: &DebugInfo) -> Result<ImageFacts> {
+pub fn image_facts(debug: &KernelDebugInfo) -> Result<ImageFacts> {
     ImageFacts::gather(
         |name| debug.symbol(name).map(|s| s.addr.get()),
         |addr, len| {
@@ -687,4 +681,22 @@ pub fn image_facts(debug: &DebugInfo) -> Result<ImageFacts> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Read kernel virtual memory; when [`Program::read`] fails, walk the
+/// kernel's page tables (`init_top_pgt`) for it.
+///
+/// `Program::read` translates everything above `page_offset_base` as the
+/// direct map, up to 64 TiB. With `CONFIG_RANDOMIZE_MEMORY` the vmalloc area
+/// (where `CONFIG_VMAP_STACK` puts kernel stacks) starts right after the
+/// direct map, well inside those 64 TiB, so stacks come out as physical
+/// addresses far beyond RAM and fault. The page-table walk is always right.
+pub fn read_kernel(prog: &Program, addr: VirtAddr, buf: &mut [u8]) -> Result<()> {
+    match prog.read(addr, buf) {
+        Ok(()) => Ok(()),
+        Err(first) => prog
+            .space
+            .read_via(prog.located.layout.pgd, addr, buf)
+            .map_err(|_| first),
+    }
 }

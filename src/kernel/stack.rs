@@ -33,12 +33,13 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
-use super::orc::{reg, OrcEntry, OrcTable, OrcType, OrcVersion};
+use super::program::read_kernel;
 use super::program::Program;
-use super::switch::{read_kernel, SwitchFrame};
 use super::task::Task;
 use crate::addr::{LinkAddr, VirtAddr};
-use crate::dump::Registers;
+use crate::arch::orc::{reg, OrcEntry, OrcTable, OrcType, OrcVersion};
+use crate::arch::Registers;
+use crate::arch::SwitchFrame;
 use crate::error::{Error, Result};
 
 /// At most this many frames per stack (drgn's limit too).
@@ -267,7 +268,7 @@ pub struct Unwinder<'p> {
     /// Registers of each CPU, from the dump.
     cpu_regs: BTreeMap<u32, Registers>,
     module_names: Mutex<HashMap<u64, String>>,
-    cfi: OnceLock<Option<crate::dwarf::cfi::Cfi<'p>>>,
+    cfi: OnceLock<Option<crate::debuginfo::cfi::Cfi<'p>>>,
 }
 
 impl<'p> Unwinder<'p> {
@@ -296,8 +297,10 @@ impl<'p> Unwinder<'p> {
         };
         let sym = |name: &str| prog.symbol(name).ok().map(|a| a.0);
         let range = |a: &str, b: &str| Some((sym(a)?, sym(b)?));
-        let text = range("_stext", "_etext")
-            .ok_or_else(|| Error::Kaslr("the vmlinux has no _stext/_etext symbols".to_owned()))?;
+        let text = range("_stext", "_etext").ok_or_else(|| Error::SymbolNotFound {
+            name: "_stext/_etext".to_owned(),
+            table: "the kernel's symbol table",
+        })?;
         let sched = [
             range("__sched_text_start", "__sched_text_end"),
             range("__lock_text_start", "__lock_text_end"),
@@ -332,7 +335,7 @@ impl<'p> Unwinder<'p> {
             orc,
             modules,
             notices,
-            switch: SwitchFrame::resolve(prog).map_err(|e| e.to_string()),
+            switch: SwitchFrame::resolve(&prog.debug).map_err(|e| e.to_string()),
             text,
             sched,
             fork_entries,
@@ -355,7 +358,7 @@ impl<'p> Unwinder<'p> {
         let orc_start = prog.symbol("__start_orc_unwind")?;
         let n = ip_stop.0.saturating_sub(ip_start.0) / 4;
         if n == 0 || n > 16 << 20 {
-            return Err(Error::Kaslr(format!("{n} ORC entries")));
+            return Err(Error::Corrupt(format!("{n} ORC entries")));
         }
         let ips = prog.read_vec(ip_start, 4 * n as usize)?;
         let orcs = prog.read_vec(orc_start, 6 * n as usize)?;
@@ -578,7 +581,7 @@ impl<'p> Unwinder<'p> {
                 }
             }
         };
-        let regs = match frame.registers(self.prog, task.task) {
+        let regs = match frame.registers(|a, b| read_kernel(self.prog, a, b), task.task) {
             Ok(r) => r,
             Err(e) => {
                 return Stack {
@@ -881,7 +884,7 @@ impl<'p> Unwinder<'p> {
     }
 
     /// The `.debug_frame` rule for a run-time code address in the vmlinux.
-    fn cfi_row(&self, ip: u64) -> Option<crate::dwarf::cfi::CfiRow> {
+    fn cfi_row(&self, ip: u64) -> Option<crate::debuginfo::cfi::CfiRow> {
         if !(self.text.0 <= ip && ip < self.text.1) {
             return None;
         }
@@ -896,10 +899,10 @@ impl<'p> Unwinder<'p> {
     fn cfi_step(
         &self,
         state: &mut State,
-        row: crate::dwarf::cfi::CfiRow,
+        row: crate::debuginfo::cfi::CfiRow,
         read: impl Fn(u64) -> std::result::Result<u64, StackEnd>,
     ) -> std::result::Result<FrameKind, StackEnd> {
-        use crate::dwarf::cfi::CfiBase;
+        use crate::debuginfo::cfi::CfiBase;
         let base = match row.cfa_base {
             CfiBase::Sp => state.sp,
             CfiBase::Bp => state.bp,
@@ -979,56 +982,13 @@ pub struct FrameView {
     pub regs: Option<VirtAddr>,
 }
 
-/// A task's stack, ready to show.
-#[derive(Clone, Debug, Serialize)]
-pub struct TaskTrace {
-    /// Thread id.
-    pub pid: i32,
-    /// Process id.
-    pub tgid: i32,
-    /// `comm`.
-    pub comm: String,
-    /// The `task_struct`.
-    pub task: VirtAddr,
-    /// The state letter.
-    pub state: char,
-    /// `task_cpu()`.
-    pub cpu: Option<u32>,
-    /// Context switches `[voluntary, involuntary]`: two traces with the
-    /// same counts saw the task asleep at the same place.
-    pub switches: Option<(u64, u64)>,
-    /// Where the first frame came from.
-    pub start: StackStart,
-    /// The frames, innermost first.
-    pub frames: Vec<FrameView>,
-    /// Why the trace ended.
-    pub end: StackEnd,
-}
-
-/// What a CPU was doing, ready to show.
-#[derive(Clone, Debug, Serialize)]
-pub struct CpuTrace {
-    /// The CPU.
-    pub cpu: u32,
-    /// It is the CPU that panicked.
-    pub panicked: bool,
-    /// Its current task (`rq->curr`): pid.
-    pub pid: Option<i32>,
-    /// Its current task's comm.
-    pub comm: Option<String>,
-    /// The frames, innermost first.
-    pub frames: Vec<FrameView>,
-    /// Why the trace ended.
-    pub end: StackEnd,
-}
-
 impl Unwinder<'_> {
     /// Name every frame, and with `lines`, give source lines and inlined
     /// functions.
     pub fn describe(
         &self,
         stack: &Stack,
-        lines: Option<&crate::dwarf::lines::Lines<'_>>,
+        lines: Option<&crate::debuginfo::lines::Lines<'_>>,
     ) -> Vec<FrameView> {
         let offset = self.prog.located.layout.kaslr_offset;
         let mut out = Vec::with_capacity(stack.frames.len());

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::program::Program;
 use crate::addr::VirtAddr;
-use crate::dwarf::DebugInfo;
+use crate::debuginfo::KernelDebugInfo;
 use crate::Result;
 
 /// `PF_KTHREAD`: the task is a kernel thread (stable since 2.6.27).
@@ -128,7 +128,7 @@ enum Threads {
 }
 
 impl Layout {
-    fn resolve(d: &DebugInfo, detail: Detail) -> Result<Layout> {
+    fn resolve(d: &KernelDebugInfo, detail: Detail) -> Result<Layout> {
         let off = |ty: &str, m: &str| d.member(ty, m).map(|m| m.offset);
         // __state since 5.14 (2f064a59a11f), state before.
         let state = d
@@ -222,7 +222,7 @@ enum Detail {
 
 /// Resolves now the types and symbols a task walk needs, so that a later
 /// walk starts at once (`kpeek rpc` does this while GDB loads).
-pub fn prepare(d: &DebugInfo) -> Result<()> {
+pub fn prepare(d: &KernelDebugInfo) -> Result<()> {
     Layout::resolve(d, Detail::Full)?;
     // The symbol table is read at the first look-up.
     let _ = d.symbol("init_task");

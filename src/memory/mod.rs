@@ -1,14 +1,8 @@
-//! Kernel memory: physical sources and the x86_64 kernel address space.
+//! Guest memory: the one trait every source implements.
 //!
 //! A [`MemorySource`] reads guest-physical memory (a dump file, a live
-//! QEMU, GDB). [`x86_64::KernelSpace`] turns kernel virtual addresses into
-//! physical ones (fast paths for the kernel image and the direct map, a
-//! page-table walk for the rest), and [`kaslr`] finds where the kernel was
-//! loaded.
-
-pub mod kaslr;
-pub mod qemu;
-pub mod x86_64;
+//! QEMU, GDB). Turning kernel virtual addresses into physical ones is the
+//! architecture's ([`crate::arch::KernelSpace`]).
 
 use crate::addr::PhysAddr;
 use crate::Result;

@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use crate::kernel::stack::{CpuTrace, FrameKind, FrameView, StackEnd, TaskTrace};
+use crate::kernel::stack::{FrameKind, FrameView, StackEnd};
+use crate::report::bt::{CpuTrace, TaskTrace};
 
 /// kpeek's view of one task's stack.
 pub fn task(out: &mut (impl Write + ?Sized), t: &TaskTrace) -> io::Result<()> {

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::kernel::printk::{Entry, Log, Record};
+use crate::kernel::printk::{Entry, Record};
 
 /// How to print the log.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,8 +27,12 @@ fn time(ts_nsec: u64) -> String {
 
 /// Every line of a record gets the prefix, as the kernel's
 /// `record_print_text()` does; a record without text is one empty line.
-pub fn dmesg(out: &mut (impl Write + ?Sized), log: &Log, opts: DmesgOptions) -> io::Result<()> {
-    for e in &log.entries {
+pub fn dmesg(
+    out: &mut (impl Write + ?Sized),
+    entries: &[Entry],
+    opts: DmesgOptions,
+) -> io::Result<()> {
+    for e in entries {
         match e {
             Entry::Record(r) => record(out, r, opts)?,
             Entry::Gap(g) => writeln!(
@@ -99,8 +103,8 @@ fn splitlines(s: &str) -> Vec<&str> {
 
 /// Exactly what the kernel's `lx-dmesg` prints: `[%12.6f] line`, the
 /// seconds as a float, each line of each record.
-pub fn lx_dmesg(out: &mut (impl Write + ?Sized), log: &Log) -> io::Result<()> {
-    for e in &log.entries {
+pub fn lx_dmesg(out: &mut (impl Write + ?Sized), entries: &[Entry]) -> io::Result<()> {
+    for e in entries {
         let Entry::Record(r) = e else { continue };
         let secs = r.ts_nsec as f64 / 1_000_000_000.0;
         for line in splitlines(&r.text) {

@@ -34,17 +34,19 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
         )?,
     }
     let types = match i.types {
-        crate::dwarf::TypeSource::Dwarf => "DWARF (the vmlinux)",
-        crate::dwarf::TypeSource::Btf if i.vmlinux.is_none() => {
+        crate::debuginfo::TypeSource::Dwarf => "DWARF (the vmlinux)",
+        crate::debuginfo::TypeSource::Btf if i.vmlinux.is_none() => {
             "BTF (the kernel's own, __start_BTF..__stop_BTF in its memory)"
         }
-        crate::dwarf::TypeSource::Btf => "BTF",
+        crate::debuginfo::TypeSource::Btf => "BTF",
     };
     row(out, "types", &types)?;
     let symbols = match i.symbols {
-        crate::dwarf::SymbolSource::Elf => "ELF .symtab (the vmlinux)",
-        crate::dwarf::SymbolSource::Kallsyms => "kallsyms (the kernel's own tables in its memory)",
-        crate::dwarf::SymbolSource::None => "none",
+        crate::debuginfo::SymbolSource::Elf => "ELF .symtab (the vmlinux)",
+        crate::debuginfo::SymbolSource::Kallsyms => {
+            "kallsyms (the kernel's own tables in its memory)"
+        }
+        crate::debuginfo::SymbolSource::None => "none",
     };
     row(out, "symbols", &symbols)?;
     row(out, "vmcoreinfo", &if i.vmcoreinfo { "yes" } else { "no" })?;

@@ -12,9 +12,9 @@ use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
 
-use crate::dwarf::layout::{Model, PMember};
-use crate::dwarf::types::{DepthGuard, Qualifier, Type, TypeId};
-use crate::dwarf::DebugInfo;
+use crate::debuginfo::layout::{Model, PMember};
+use crate::debuginfo::types::{DepthGuard, Qualifier, Type, TypeId};
+use crate::debuginfo::KernelDebugInfo;
 use crate::error::{Error, Result};
 
 /// How to print.
@@ -105,7 +105,7 @@ struct Conf {
 }
 
 struct Printer<'a, 'm> {
-    di: &'a DebugInfo,
+    di: &'a KernelDebugInfo,
     model: &'m mut Model<'a>,
 }
 
@@ -113,7 +113,7 @@ struct Printer<'a, 'm> {
 /// first struct, union, typedef or enum of that name, followed by `;` and
 /// a newline.
 pub fn render_pahole(
-    di: &DebugInfo,
+    di: &KernelDebugInfo,
     names: &[String],
     opts: &PaholeOptions,
     out: &mut (impl Write + ?Sized),
@@ -136,171 +136,14 @@ pub fn render_pahole(
     Ok(())
 }
 
-/// The version of the JSON that `kpeek pahole --format json` prints.
-pub const JSON_SCHEMA_VERSION: u32 = 1;
-
-/// `kpeek pahole`: opens `vmlinux` and prints the named types, as pahole
-/// text or as JSON (`{"schema_version": 1, "layouts": [...]}`). Every name
-/// is resolved before anything is printed, so an unknown name prints
-/// nothing and fails with [`Error::TypeNotFound`].
-pub fn run(
-    vmlinux: &std::path::Path,
-    names: &[String],
-    opts: &PaholeOptions,
-    json: bool,
-    out: &mut (impl Write + ?Sized),
-) -> Result<()> {
-    run_from(TypeFile::Dwarf(vmlinux), names, opts, json, out)
-}
-
-/// The file `kpeek pahole` reads its types from.
-#[derive(Debug, Clone, Copy)]
-pub enum TypeFile<'a> {
-    /// A vmlinux's DWARF (`--vmlinux`).
-    Dwarf(&'a std::path::Path),
-    /// A vmlinux's `.BTF` section or a raw BTF blob (`--btf`).
-    Btf(&'a std::path::Path),
-    /// Types already open (`kpeek rpc` keeps the vmlinux open).
-    Opened(&'a DebugInfo),
-}
-
-impl<'a> TypeFile<'a> {
-    /// Opens it. BTF's alignment inference depends on the cache line size,
-    /// as pahole's does.
-    /// `slot` keeps a file opened here.
-    pub fn open<'s>(
-        self,
-        opts: &PaholeOptions,
-        slot: &'s mut Option<DebugInfo>,
-    ) -> Result<&'s DebugInfo>
-    where
-        'a: 's,
-    {
-        let opened = match self {
-            TypeFile::Dwarf(p) => DebugInfo::open(p)?,
-            TypeFile::Btf(p) => DebugInfo::open_btf(p, opts.cacheline_size)?,
-            TypeFile::Opened(d) => return Ok(d),
-        };
-        Ok(slot.insert(opened))
-    }
-}
-
-/// [`run`] on DWARF or BTF.
-pub fn run_from(
-    file: TypeFile<'_>,
-    names: &[String],
-    opts: &PaholeOptions,
-    json: bool,
-    out: &mut (impl Write + ?Sized),
-) -> Result<()> {
-    let mut slot = None;
-    let di = file.open(opts, &mut slot)?;
-    for name in names {
-        di.find_pahole_type(name)?;
-    }
-    let io = |source| Error::Io {
-        path: "<stdout>".into(),
-        source,
-    };
-    if json {
-        let layouts = names
-            .iter()
-            .map(|n| di.layout(n, u64::from(opts.cacheline_size)))
-            .collect::<Result<Vec<_>>>()?;
-        let doc = serde_json::json!({
-            "schema_version": JSON_SCHEMA_VERSION,
-            "layouts": layouts,
-        });
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| io(e.into()))?;
-        writeln!(out).map_err(io)?;
-        Ok(())
-    } else {
-        render_pahole(di, names, opts, out)
-    }
-}
-
-/// One member as pahole's `type__compare_members` sees it: name, bit
-/// offset, bit-field width.
-type MemberKey = (Option<String>, u32, u8);
-
-/// The members of `id` that `type__compare_members` walks.
-fn member_keys(model: &mut Model<'_>, id: TypeId) -> Result<Vec<MemberKey>> {
-    Ok(model
-        .class(id)?
-        .members
-        .iter()
-        .filter(|m| !m.is_static)
-        .map(|m| (m.name.clone(), m.bit_offset, m.bitfield_size))
-        .collect())
-}
-
-/// `type__compare_members` finding no difference (a name missing on
-/// either side is not compared).
-fn same_members(a: &[MemberKey], b: &[MemberKey]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            let names = match (&x.0, &y.0) {
-                (Some(p), Some(q)) => p == q,
-                _ => true,
-            };
-            names && x.1 == y.1 && x.2 == y.2
-        })
-}
-
-/// The structs and unions `pahole` with no `-C` prints, in the order it
-/// prints them: unit by unit, in DIE order, every named, defined,
-/// top-level struct or union that is not equal (pahole's `type__compare`:
-/// name, size, member count, member names, bit offsets and bit-field
-/// widths) to one printed before.
-pub fn pahole_all_types(di: &DebugInfo) -> Result<Vec<TypeId>> {
-    use std::collections::HashMap;
-    let candidates = di.top_level_aggregates()?;
-    let mut model = Model::new(di);
-    // (name, size, members) -> the printed types with that header, with
-    // their raw member hash.
-    type Header<'n> = (&'n [u8], u64, u32);
-    let mut printed: HashMap<Header<'_>, Vec<(u64, TypeId)>> = HashMap::new();
-    let mut keys: HashMap<TypeId, Vec<MemberKey>> = HashMap::new();
-    let mut out = Vec::new();
-    for c in &candidates {
-        let group = printed
-            .entry((&c.name[..], c.byte_size, c.nr_members))
-            .or_default();
-        if group.iter().any(|&(raw, _)| raw == c.raw_members) {
-            continue;
-        }
-        let mut duplicate = false;
-        if !group.is_empty() {
-            let mine = member_keys(&mut model, c.id)?;
-            for &(_, other) in group.iter() {
-                let theirs = match keys.entry(other) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(member_keys(&mut model, other)?)
-                    }
-                };
-                if same_members(theirs, &mine) {
-                    duplicate = true;
-                    break;
-                }
-            }
-        }
-        if !duplicate {
-            group.push((c.raw_members, c.id));
-            out.push(c.id);
-        }
-    }
-    Ok(out)
-}
-
 /// Prints every struct and union the way `pahole` with no `-C` does
 /// (see [`pahole_all_types`]).
 pub fn render_pahole_all(
-    di: &DebugInfo,
+    di: &KernelDebugInfo,
     opts: &PaholeOptions,
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
-    let ids = pahole_all_types(di)?;
+    let ids = crate::report::pahole::pahole_all_types(di)?;
     let mut model = Model::new(di);
     let mut s = String::with_capacity(1 << 17);
     for id in ids {
@@ -323,48 +166,6 @@ fn write_out(out: &mut (impl Write + ?Sized), s: &str) -> Result<()> {
         path: "<stdout>".into(),
         source,
     })
-}
-
-/// `kpeek pahole --all`: every struct and union, as pahole with no `-C`
-/// prints them, or their layouts as JSON in the same order.
-pub fn run_all(
-    vmlinux: &std::path::Path,
-    opts: &PaholeOptions,
-    json: bool,
-    out: &mut (impl Write + ?Sized),
-) -> Result<()> {
-    run_all_from(TypeFile::Dwarf(vmlinux), opts, json, out)
-}
-
-/// [`run_all`] on DWARF or BTF.
-pub fn run_all_from(
-    file: TypeFile<'_>,
-    opts: &PaholeOptions,
-    json: bool,
-    out: &mut (impl Write + ?Sized),
-) -> Result<()> {
-    let mut slot = None;
-    let di = file.open(opts, &mut slot)?;
-    if !json {
-        return render_pahole_all(di, opts, out);
-    }
-    let layouts = pahole_all_types(di)?
-        .into_iter()
-        .map(|id| {
-            let name = di.ty(id)?.name().unwrap_or("").to_string();
-            di.layout_of(id, &name, u64::from(opts.cacheline_size))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let doc = serde_json::json!({
-        "schema_version": JSON_SCHEMA_VERSION,
-        "layouts": layouts,
-    });
-    let io = |source| Error::Io {
-        path: "<stdout>".into(),
-        source,
-    };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| io(e.into()))?;
-    writeln!(out).map_err(io)
 }
 
 impl Printer<'_, '_> {
@@ -1121,7 +922,7 @@ impl Printer<'_, '_> {
         // DWARF carries alignment info, so pahole shows the padding a
         // `__aligned__` attribute it cannot see must have caused. BTF has
         // none (pahole's `has_alignment_info` is false for it).
-        let has_alignment_info = self.di.type_source() == crate::dwarf::TypeSource::Dwarf;
+        let has_alignment_info = self.di.type_source() == crate::debuginfo::TypeSource::Dwarf;
         if let (Some(l), true, 0, true) = (
             last,
             class.padding != 0,

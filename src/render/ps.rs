@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::kernel::{Task, TaskList};
+use crate::kernel::Task;
 
 /// `comm`, or `[comm]` for a kernel thread.
 fn name(t: &Task) -> String {
@@ -17,8 +17,8 @@ fn name(t: &Task) -> String {
 /// init_task (swapper/0) and every task on the task lists: what
 /// `do_each_thread` and `lx-ps` see. The other CPUs' idle tasks are only in
 /// the runqueues.
-fn swapper0_and_threads(list: &TaskList) -> impl Iterator<Item = &Task> {
-    list.tasks
+fn swapper0_and_threads(tasks: &[Task]) -> impl Iterator<Item = &Task> {
+    tasks
         .iter()
         .enumerate()
         .filter(|(i, t)| *i == 0 || !t.idle)
@@ -27,7 +27,11 @@ fn swapper0_and_threads(list: &TaskList) -> impl Iterator<Item = &Task> {
 
 /// kpeek's table: one row per process (or per thread with `threads`),
 /// `>` marking the tasks that were running on a CPU; RSS in KiB.
-pub fn table(out: &mut (impl Write + ?Sized), tasks: &[&Task], threads: bool) -> io::Result<()> {
+pub fn table<'t>(
+    out: &mut (impl Write + ?Sized),
+    tasks: impl IntoIterator<Item = &'t Task>,
+    threads: bool,
+) -> io::Result<()> {
     if threads {
         writeln!(
             out,
@@ -68,9 +72,9 @@ pub fn lx_ps_row(task: u64, pid: i32, comm: &str) -> String {
 
 /// Exactly what the kernel's own `lx-ps` (scripts/gdb/linux/tasks.py)
 /// prints: every thread of `task_lists()`, swapper/0 the only idle task.
-pub fn lx_ps(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Result<()> {
+pub fn lx_ps(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
     writeln!(out, "{:>10} {:>12} {:>7}", "TASK", "PID", "COMM")?;
-    for t in swapper0_and_threads(list) {
+    for t in swapper0_and_threads(tasks) {
         writeln!(out, "{}", lx_ps_row(t.task.0, t.pid, &t.comm))?;
     }
     Ok(())
@@ -80,7 +84,7 @@ pub fn lx_ps(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Result<()>
 /// task_struct and kernel-stack addresses, the name (kernel threads in
 /// brackets), the thread count on the main thread of a multi-threaded
 /// process, and the total.
-pub fn thrd_showall(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Result<()> {
+pub fn thrd_showall(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
     let rule = "-".repeat(90);
     writeln!(out, "{rule}")?;
     writeln!(
@@ -89,7 +93,7 @@ pub fn thrd_showall(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Res
     )?;
     writeln!(out, "{rule}")?;
     let mut total = 0;
-    for t in swapper0_and_threads(list) {
+    for t in swapper0_and_threads(tasks) {
         write!(
             out,
             "{:>8} {:>8}  {:#018x} {:#018x}",
@@ -118,12 +122,11 @@ pub fn thrd_showall(out: &mut (impl Write + ?Sized), list: &TaskList) -> io::Res
 /// ├─1 init
 /// │ ├─39 kpw-mt {301}
 /// ```
-pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[&Task]) -> io::Result<()> {
+pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
     use std::collections::BTreeMap;
     // Processes only; swapper/0 (pid 0) is the root.
     let procs: Vec<&Task> = tasks
         .iter()
-        .copied()
         .filter(|t| t.pid == t.tgid && !(t.idle && t.comm != "swapper/0"))
         .collect();
     let mut children: BTreeMap<i32, Vec<&Task>> = BTreeMap::new();

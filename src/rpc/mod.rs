@@ -65,11 +65,11 @@ impl Request {
     }
 
     /// The CPUs' registers, as far as GDB gave them (missing ones are 0).
-    pub fn cpu_registers(&self) -> Vec<crate::dump::Registers> {
+    pub fn cpu_registers(&self) -> Vec<crate::arch::Registers> {
         self.cpus
             .iter()
             .map(|regs| {
-                crate::dump::Registers::from_named(|name| {
+                crate::arch::Registers::from_named(|name| {
                     let v = regs.get(name)?;
                     u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
                 })
@@ -106,7 +106,7 @@ struct ReadReply {
 
 /// Kernel memory as GDB sees it, fetched over the JSON-lines channel.
 /// Addresses are kernel *virtual* addresses (see
-/// [`crate::memory::x86_64::KernelSpace::over_virtual`]).
+/// [`crate::arch::KernelSpace::over_virtual`]).
 pub struct GdbMemory {
     channel: Mutex<(Box<dyn BufRead + Send>, Box<dyn Write + Send>)>,
     reads: AtomicU64,
@@ -123,33 +123,45 @@ impl GdbMemory {
         }
     }
 
-    /// The next request, or `None` when GDB closed the channel.
-    pub fn next_request(&self) -> Result<Option<Request>> {
+    /// The next request, or `None` when GDB closed the channel. A line
+    /// that is not a request is [`Incoming::Bad`], to be answered with an
+    /// error; the channel goes on. Lines over [`MAX_REQUEST`] bytes are
+    /// refused unread.
+    pub fn next_request(&self) -> Result<Option<Incoming>> {
         let mut ch = self.channel.lock().unwrap_or_else(|e| e.into_inner());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if ch
-                .0
-                .read_line(&mut line)
+        let line = loop {
+            let line = match read_bounded_line(&mut *ch.0, MAX_REQUEST)
                 .map_err(|e| Error::Live(format!("rpc: reading a request: {e}")))?
-                == 0
             {
-                return Ok(None);
-            }
+                None => return Ok(None),
+                Some(Line::TooLong) => {
+                    return Ok(Some(Incoming::Bad {
+                        id: None,
+                        error: format!("rpc: a request longer than {MAX_REQUEST} bytes: refused"),
+                    }))
+                }
+                Some(Line::Text(line)) => line,
+            };
             if !line.trim().is_empty() {
-                break;
+                break line;
             }
-        }
-        serde_json::from_str(&line)
-            .map(Some)
-            .map_err(|e| Error::Usage(format!("rpc: bad request {line:?}: {e}")))
+        };
+        Ok(Some(match serde_json::from_str(&line) {
+            Ok(request) => Incoming::Request(request),
+            Err(e) => Incoming::Bad {
+                // The id, if the line has one, so GDB can match the answer.
+                id: serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("id")?.as_u64()),
+                error: format!("rpc: bad request {}: {e}", crate::text::excerpt(&line, 80)),
+            },
+        }))
     }
 
     /// Send a response.
     pub fn respond(&self, response: &Response) -> Result<()> {
         let mut ch = self.channel.lock().unwrap_or_else(|e| e.into_inner());
-        let text = serde_json::to_string(response).map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string(response).map_err(|e| Error::Output(e.to_string()))?;
         writeln!(ch.1, "{text}")
             .and_then(|()| ch.1.flush())
             .map_err(|e| Error::Live(format!("rpc: {e}")))
@@ -215,6 +227,66 @@ impl MemorySource for GdbMemory {
     }
 }
 
+/// The longest request line `kpeek rpc` takes: a command line, some
+/// program counters and registers.
+pub const MAX_REQUEST: usize = 1 << 20;
+
+/// What came in on the channel.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A request.
+    Request(Request),
+    /// A line that is not one: answer with the error and go on.
+    Bad {
+        /// The line's `id`, if it had one.
+        id: Option<u64>,
+        /// What is wrong with it.
+        error: String,
+    },
+}
+
+enum Line {
+    Text(String),
+    TooLong,
+}
+
+/// One line of at most `max` bytes; a longer one is skipped to its end
+/// without being kept. `None` at the end of the input.
+fn read_bounded_line(input: &mut dyn BufRead, max: usize) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            if line.is_empty() && !too_long {
+                return Ok(None);
+            }
+            break;
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !too_long {
+            if line.len() + take > max + 1 {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(&buf[..take]);
+            }
+        }
+        input.consume(take);
+        if done {
+            break;
+        }
+    }
+    Ok(Some(if too_long {
+        Line::TooLong
+    } else {
+        Line::Text(String::from_utf8_lossy(&line).into_owned())
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +328,34 @@ mod tests {
             let err = mem.read_phys(PhysAddr(0x1000), &mut b).expect_err(reply);
             assert!(err.to_string().contains("not hex"), "{err}");
         }
+    }
+
+    #[test]
+    fn bad_and_oversized_requests_are_answered_and_the_channel_goes_on() {
+        let mut input = b"{\"id\": 7, \"argv\": 5}\nnot json at all\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_REQUEST + 10));
+        input.extend_from_slice(b"\n{\"id\": 9, \"argv\": [\"ps\"]}\n");
+        let mem = GdbMemory::new(Box::new(Cursor::new(input)), Box::new(std::io::sink()));
+        match mem.next_request().expect("read") {
+            Some(Incoming::Bad { id: Some(7), error }) => {
+                assert!(error.contains("bad request"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match mem.next_request().expect("read") {
+            Some(Incoming::Bad { id: None, error }) => assert!(error.len() < 200, "{error}"),
+            other => panic!("{other:?}"),
+        }
+        match mem.next_request().expect("read") {
+            Some(Incoming::Bad { id: None, error }) => {
+                assert!(error.contains("longer than"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match mem.next_request().expect("read") {
+            Some(Incoming::Request(r)) => assert_eq!((r.id, r.argv.len()), (9, 1)),
+            other => panic!("{other:?}"),
+        }
+        assert!(mem.next_request().expect("end").is_none());
     }
 }

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::types::{DepthGuard, Type, TypeId};
-use super::DebugInfo;
+use super::KernelDebugInfo;
 use crate::error::Result;
 
 /// One member, with pahole's derived fields.
@@ -62,12 +62,12 @@ pub(crate) struct PClass {
 
 /// The pahole view of the types one command looks at.
 pub(crate) struct Model<'a> {
-    pub(crate) di: &'a DebugInfo,
+    pub(crate) di: &'a KernelDebugInfo,
     classes: HashMap<TypeId, PClass>,
 }
 
 impl<'a> Model<'a> {
-    pub(crate) fn new(di: &'a DebugInfo) -> Model<'a> {
+    pub(crate) fn new(di: &'a KernelDebugInfo) -> Model<'a> {
         Model {
             di,
             classes: HashMap::new(),
@@ -519,7 +519,7 @@ pub struct LayoutMember {
     pub members: Option<Vec<LayoutMember>>,
 }
 
-impl DebugInfo {
+impl KernelDebugInfo {
     /// The layout of the struct or union `pahole -C name` would show.
     pub fn layout(&self, name: &str, cacheline_size: u64) -> Result<Layout> {
         let id = self.find_pahole_type(name)?;

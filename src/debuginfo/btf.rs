@@ -6,7 +6,7 @@
 //! kernel keeps between `__start_BTF` and `__stop_BTF`) or as the `.BTF`
 //! section of a vmlinux. The blob is a header, a type section and a string
 //! section; type ids count from 1 in type-section order, 0 is `void`.
-//! A [`TypeId`] of a BTF-backed [`super::DebugInfo`] is the BTF type id.
+//! A [`TypeId`] of a BTF-backed [`super::KernelDebugInfo`] is the BTF type id.
 //!
 //! Everything is bounds-checked: the input is untrusted (it may come out of
 //! a crash dump), so a damaged blob gives a clear error, never a panic.

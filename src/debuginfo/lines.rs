@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use gimli::{EndianSlice, LittleEndian};
 use serde::Serialize;
 
-use super::{DebugInfo, R};
+use super::{KernelDebugInfo, R};
 use crate::addr::LinkAddr;
 use crate::error::{Error, Result};
 
@@ -33,7 +33,7 @@ pub struct Lines<'a> {
     cache: RefCell<HashMap<u64, Vec<SourceFrame>>>,
 }
 
-impl DebugInfo {
+impl KernelDebugInfo {
     /// Source lines (`.debug_line`, `.debug_info`, ranges) of this image.
     pub fn lines(&self) -> Result<Lines<'_>> {
         let section = |id: gimli::SectionId| -> std::result::Result<R<'_>, gimli::Error> {

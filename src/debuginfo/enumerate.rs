@@ -21,8 +21,8 @@ use gimli::constants as dw;
 use gimli::AttributeValue;
 
 use super::types::{numeric, offset_value, FxHasher, UnitCtx, UnitInfo};
-use super::{dwarf_err, DebugInfo, Dw};
-use crate::dwarf::TypeId;
+use super::{dwarf_err, Dw, KernelDebugInfo};
+use crate::debuginfo::TypeId;
 use crate::error::{Error, Result};
 
 /// A named, defined, top-level struct or union.
@@ -229,7 +229,7 @@ pub(crate) fn chunks(units: &[UnitInfo], parts: usize) -> Vec<&[UnitInfo]> {
     out
 }
 
-impl DebugInfo {
+impl KernelDebugInfo {
     /// Every named, defined struct and union that is a child of its unit
     /// DIE, in `.debug_info` order, repeats included (see the
     /// [module documentation](self)). A unit that does not parse is

@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
-use super::MemorySource;
+use super::regs::QemuCpuState;
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::memory::MemorySource;
 use crate::{Error, Result};
 
 /// Where the kernel image is mapped (`__START_KERNEL_map`).
@@ -19,6 +20,28 @@ const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 const PAGE_SIZE: u64 = 4096;
 const PRESENT: u64 = 1;
 const HUGE: u64 = 1 << 7;
+
+/// CR4.LA57: the CPU walks 5-level page tables.
+const CR4_LA57: u64 = 1 << 12;
+/// With page-table isolation the kernel's PGD and the user's are a pair,
+/// the user one at the kernel one + 4 KiB (bit 12 of CR3 set).
+const PTI_USER_PGD: u64 = 1 << 12;
+
+/// The page tables a CPU may have been using, with their levels: its CR3
+/// as it is, and with the PTI user bit cleared (a CPU stopped in user mode
+/// with page-table isolation has the user PGD, which maps little of the
+/// kernel).
+pub fn page_table_roots(cpu: &QemuCpuState) -> impl Iterator<Item = (PhysAddr, u8)> {
+    let levels = if cpu.cr4 & CR4_LA57 != 0 { 5 } else { 4 };
+    let pgd = cpu.cr3 & PTE_ADDR_MASK;
+    let kernel_pgd = pgd & !PTI_USER_PGD;
+    let second = (kernel_pgd != pgd).then_some(kernel_pgd);
+    [Some(pgd), second]
+        .into_iter()
+        .flatten()
+        .filter(|&p| p != 0)
+        .map(move |p| (PhysAddr(p), levels))
+}
 
 /// Where the running kernel was, as kpeek worked it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use gimli::constants as dw;
 use gimli::{AttributeValue, DebugInfoOffset, Reader, UnitOffset};
 
-use super::{dwarf_err, DebugInfo, Dw, R};
+use super::{dwarf_err, Dw, KernelDebugInfo, R};
 use crate::error::{Error, Result};
 
 /// A type: the `.debug_info` offset of its DIE, or its BTF type id when
@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(pub u64);
 
-/// A member of a struct or union, as [`DebugInfo::member`] finds it.
+/// A member of a struct or union, as [`KernelDebugInfo::member`] finds it.
 ///
 /// For a bitfield, `offset` and `size` describe the storage unit that holds
 /// it (an aligned integer of the bitfield's declared type), and
@@ -90,7 +90,7 @@ pub(crate) struct UnitInfo {
 }
 
 impl UnitInfo {
-    pub(crate) fn list(di: &DebugInfo) -> Result<Vec<UnitInfo>> {
+    pub(crate) fn list(di: &KernelDebugInfo) -> Result<Vec<UnitInfo>> {
         let dw = di.dw()?;
         let mut units = Vec::new();
         let mut iter = dw.info.units();
@@ -498,7 +498,7 @@ fn scan_unit(ctx: &UnitCtx<'_>, out: &mut FirstMap) -> Result<()> {
     Ok(())
 }
 
-impl DebugInfo {
+impl KernelDebugInfo {
     /// Scans units into the name index until `done` says so or every unit
     /// has been seen.
     fn index_until(&self, done: impl Fn(&FirstMap) -> bool) -> Result<()> {
@@ -981,7 +981,7 @@ impl DebugInfo {
         })
     }
 
-    /// The size in bytes of a type given by name (see [`DebugInfo::find_type`]).
+    /// The size in bytes of a type given by name (see [`KernelDebugInfo::find_type`]).
     pub fn type_size(&self, name: &str) -> Result<u64> {
         let id = self.find_type(name)?;
         self.size_of(Some(id))
@@ -1023,7 +1023,7 @@ impl DebugInfo {
         found.ok_or_else(not_found)
     }
 
-    /// Whether [`DebugInfo::member`] would find `path` in `ty`.
+    /// Whether [`KernelDebugInfo::member`] would find `path` in `ty`.
     pub fn has_member(&self, ty: &str, path: &str) -> bool {
         self.member(ty, path).is_ok()
     }

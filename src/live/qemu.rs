@@ -13,9 +13,10 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::MemorySource;
 use crate::addr::PhysAddr;
-use crate::dump::{Notes, PrStatus, QemuCpuState, Registers};
+use crate::arch::{PrStatus, QemuCpuState, Registers};
+use crate::memory::MemorySource;
+use crate::notes::Notes;
 use crate::{Error, Result};
 
 /// QEMU refuses `m` packets for more than this many bytes.

@@ -9,10 +9,12 @@
 
 use serde::Serialize;
 
-use super::x86_64::{page_walk, KernelLayout, KernelSpace, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP};
-use super::MemorySource;
+use super::paging::{
+    page_table_roots, page_walk, KernelLayout, KernelSpace, DEFAULT_PAGE_OFFSET, START_KERNEL_MAP,
+};
 use crate::addr::{LinkAddr, PhysAddr, VirtAddr};
-use crate::dump::{Notes, VmcoreInfo};
+use crate::memory::MemorySource;
+use crate::notes::{Notes, VmcoreInfo};
 use crate::{Error, Result};
 
 /// What the vmlinux says about its own image (link-time addresses).
@@ -42,7 +44,10 @@ impl ImageFacts {
         bytes: impl Fn(u64, usize) -> Option<Vec<u8>>,
     ) -> Result<ImageFacts> {
         let need = |name: &str| {
-            symbol(name).ok_or_else(|| Error::Kaslr(format!("the vmlinux has no symbol {name}")))
+            symbol(name).ok_or_else(|| Error::SymbolNotFound {
+                name: name.to_owned(),
+                table: "the vmlinux",
+            })
         };
         let linux_banner = need("linux_banner")?;
         let raw = bytes(linux_banner, 512)
@@ -385,19 +390,12 @@ fn from_page_tables<M: MemorySource>(
 ) -> Result<Vec<(u64, u64)>> {
     let mut found = Vec::new();
     for cpu in &notes.qemu_cpus {
-        let levels = if cpu.cr4 & (1 << 12) != 0 { 5 } else { 4 };
-        for pgd in [
-            cpu.cr3 & 0x000f_ffff_ffff_f000,
-            cpu.cr3 & 0x000f_ffff_ffff_e000,
-        ] {
-            if pgd == 0 {
-                continue;
-            }
+        for (pgd, levels) in page_table_roots(cpu) {
             // Step through the kernel-image window 2 MiB at a time.
             let mut va = START_KERNEL_MAP;
             while va < START_KERNEL_MAP + (1 << 30) {
                 // Unmapped is expected; a target that fails (Live, Io) is not.
-                let walked = match page_walk(phys, PhysAddr(pgd), levels, 0, va) {
+                let walked = match page_walk(phys, pgd, levels, 0, va) {
                     Err(Error::Fault { .. }) => None,
                     Err(e) => return Err(e),
                     Ok(pa) => Some(pa),

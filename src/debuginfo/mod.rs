@@ -1,6 +1,6 @@
 //! Debug info of a kernel image: types, layouts and symbols from a vmlinux.
 //!
-//! [`DebugInfo::open`] maps the file once and reads only the ELF section
+//! [`KernelDebugInfo::open`] maps the file once and reads only the ELF section
 //! headers. Everything else is decoded when a lookup first needs it:
 //!
 //! * the ELF symbol table ([`symbols`]) on the first symbol lookup;
@@ -65,9 +65,9 @@ pub(crate) type R<'a> = EndianSlice<'a, LittleEndian>;
 /// The debug info of one kernel image (a vmlinux with DWARF).
 ///
 /// The file is mapped once, and every table is built lazily; see the
-/// [module documentation](self). `DebugInfo` is `Sync`: lookups may come
+/// [module documentation](self). `KernelDebugInfo` is `Sync`: lookups may come
 /// from several threads.
-pub struct DebugInfo {
+pub struct KernelDebugInfo {
     path: PathBuf,
     map: Mmap,
     /// Every section header, in file order.
@@ -89,7 +89,7 @@ pub struct DebugInfo {
     pub(crate) btf: Option<btf::Btf>,
 }
 
-/// Where a [`DebugInfo`]'s symbols come from.
+/// Where a [`KernelDebugInfo`]'s symbols come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SymbolSource {
@@ -101,7 +101,7 @@ pub enum SymbolSource {
     None,
 }
 
-/// Where a [`DebugInfo`]'s types come from.
+/// Where a [`KernelDebugInfo`]'s types come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TypeSource {
@@ -111,9 +111,9 @@ pub enum TypeSource {
     Btf,
 }
 
-impl std::fmt::Debug for DebugInfo {
+impl std::fmt::Debug for KernelDebugInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DebugInfo")
+        f.debug_struct("KernelDebugInfo")
             .field("path", &self.path)
             .field("sections", &self.sections.len())
             .finish_non_exhaustive()
@@ -135,7 +135,7 @@ pub(crate) struct SectionInfo {
     pub(crate) owned: OnceLock<std::result::Result<Vec<u8>, String>>,
 }
 
-/// Indexes into [`DebugInfo::sections`] of the DWARF sections.
+/// Indexes into [`KernelDebugInfo::sections`] of the DWARF sections.
 #[derive(Debug, Default)]
 struct DebugSections {
     info: Option<usize>,
@@ -145,7 +145,7 @@ struct DebugSections {
     str_offsets: Option<usize>,
 }
 
-/// The DWARF sections of a [`DebugInfo`], ready for gimli.
+/// The DWARF sections of a [`KernelDebugInfo`], ready for gimli.
 #[derive(Clone, Copy)]
 pub(crate) struct Dw<'a> {
     pub(crate) info: gimli::DebugInfo<R<'a>>,
@@ -155,13 +155,13 @@ pub(crate) struct Dw<'a> {
     pub(crate) str_offsets: gimli::DebugStrOffsets<R<'a>>,
 }
 
-impl DebugInfo {
+impl KernelDebugInfo {
     /// Opens a kernel image with debug info.
     ///
     /// Fails with [`Error::Io`] if the file cannot be read, [`Error::BadFile`]
     /// if it is not a 64-bit little-endian ELF file, and
     /// [`Error::NoDebugInfo`] if it has no `.debug_info`.
-    pub fn open(path: &Path) -> Result<DebugInfo> {
+    pub fn open(path: &Path) -> Result<KernelDebugInfo> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -174,10 +174,10 @@ impl DebugInfo {
         Self::from_map(path, map, true)
     }
 
-    /// Like [`DebugInfo::open`], for an ELF image already in memory (tests
+    /// Like [`KernelDebugInfo::open`], for an ELF image already in memory (tests
     /// and fuzzing): the bytes are copied into an anonymous read-only map;
     /// `path` names them in messages.
-    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<DebugInfo> {
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<KernelDebugInfo> {
         let mut map =
             memmap2::MmapMut::map_anon(bytes.len().max(1)).map_err(|source| Error::Io {
                 path: path.to_path_buf(),
@@ -203,7 +203,7 @@ impl DebugInfo {
     /// BTF; the ELF symbol table, if `path` is an ELF file, still answers
     /// symbol lookups. `cacheline_size` is the one pahole's alignment
     /// inference uses (see [`btf`]; [`btf::DEFAULT_CACHELINE`] normally).
-    pub fn open_btf(path: &Path, cacheline_size: u32) -> Result<DebugInfo> {
+    pub fn open_btf(path: &Path, cacheline_size: u32) -> Result<KernelDebugInfo> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -240,7 +240,11 @@ impl DebugInfo {
     /// Debug info from a raw BTF blob already in memory (for instance the
     /// kernel's own, read out of a dump); `origin` names it in messages.
     /// There is no ELF symbol table.
-    pub fn from_btf_bytes(origin: &Path, data: Vec<u8>, cacheline_size: u32) -> Result<DebugInfo> {
+    pub fn from_btf_bytes(
+        origin: &Path,
+        data: Vec<u8>,
+        cacheline_size: u32,
+    ) -> Result<KernelDebugInfo> {
         let btf = btf::Btf::parse(origin.to_path_buf(), data, cacheline_size)?;
         let map = memmap2::MmapMut::map_anon(1)
             .and_then(|m| m.make_read_only())
@@ -248,7 +252,7 @@ impl DebugInfo {
                 path: origin.to_path_buf(),
                 source,
             })?;
-        Ok(DebugInfo {
+        Ok(KernelDebugInfo {
             path: origin.to_path_buf(),
             map,
             sections: Vec::new(),
@@ -298,7 +302,7 @@ impl DebugInfo {
         }
     }
 
-    fn from_map(path: &Path, map: Mmap, need_dwarf: bool) -> Result<DebugInfo> {
+    fn from_map(path: &Path, map: Mmap, need_dwarf: bool) -> Result<KernelDebugInfo> {
         let bad = |what: String| Error::BadFile {
             path: path.to_path_buf(),
             what,
@@ -367,7 +371,7 @@ impl DebugInfo {
                 path: path.to_path_buf(),
             });
         }
-        Ok(DebugInfo {
+        Ok(KernelDebugInfo {
             path: path.to_path_buf(),
             map,
             sections,
@@ -570,7 +574,7 @@ mod tests {
     #[test]
     fn not_elf_is_a_clear_error() {
         let path = temp_file("notelf", b"hello, this is not an ELF file");
-        let err = DebugInfo::open(&path).unwrap_err();
+        let err = KernelDebugInfo::open(&path).unwrap_err();
         assert_eq!(err.code(), "bad_file");
         assert!(err.to_string().contains("not an ELF file"), "{err}");
         std::fs::remove_file(path).ok();
@@ -581,14 +585,14 @@ mod tests {
         let mut bytes = b"\x7fELF\x02\x01\x01".to_vec();
         bytes.resize(40, 0);
         let path = temp_file("truncated", &bytes);
-        let err = DebugInfo::open(&path).unwrap_err();
+        let err = KernelDebugInfo::open(&path).unwrap_err();
         assert_eq!(err.code(), "bad_file");
         std::fs::remove_file(path).ok();
     }
 
     #[test]
     fn missing_file_is_io() {
-        let err = DebugInfo::open(Path::new("/nonexistent/kpeek/vmlinux")).unwrap_err();
+        let err = KernelDebugInfo::open(Path::new("/nonexistent/kpeek/vmlinux")).unwrap_err();
         assert_eq!(err.code(), "io");
     }
 
@@ -600,7 +604,7 @@ mod tests {
         if !path.exists() {
             return;
         }
-        match DebugInfo::open(path) {
+        match KernelDebugInfo::open(path) {
             Err(e) => {
                 assert_eq!(e.code(), "no_debug_info");
                 assert!(e.to_string().contains("linux-image-"), "{e}");

@@ -8,9 +8,9 @@
 //! from the DWARF, so a kernel with the short-lived `flags` member (around
 //! v5.0) or a different order still works.
 
-use super::program::Program;
 use crate::addr::VirtAddr;
-use crate::dump::Registers;
+use crate::arch::Registers;
+use crate::debuginfo::KernelDebugInfo;
 use crate::Result;
 
 /// `__KERNEL_CS` on x86_64.
@@ -44,8 +44,7 @@ pub struct SwitchFrame {
 
 impl SwitchFrame {
     /// Resolve the layout from the vmlinux's DWARF.
-    pub fn resolve(prog: &Program) -> Result<SwitchFrame> {
-        let d = &prog.debug;
+    pub fn resolve(d: &KernelDebugInfo) -> Result<SwitchFrame> {
         let f = |m: &str| d.member("inactive_task_frame", m).map(|m| m.offset);
         Ok(SwitchFrame {
             thread_sp: d.member("task_struct", "thread.sp")?.offset,
@@ -64,18 +63,18 @@ impl SwitchFrame {
     /// unwinder (`__unwind_start`) and drgn start from them:
     /// `rip = frame.ret_addr`, `rsp = thread.sp + sizeof(frame)`, the
     /// callee-saved registers from the frame, kernel segments, and zero for
-    /// the caller-saved registers nobody kept.
-    pub fn registers(&self, prog: &Program, task: VirtAddr) -> Result<Registers> {
+    /// the caller-saved registers nobody kept. `read` reads kernel memory.
+    pub fn registers(
+        &self,
+        read: impl Fn(VirtAddr, &mut [u8]) -> Result<()>,
+        task: VirtAddr,
+    ) -> Result<Registers> {
         let mut word = [0u8; 8];
-        read_kernel(
-            prog,
-            VirtAddr(task.0.wrapping_add(self.thread_sp)),
-            &mut word,
-        )?;
+        read(VirtAddr(task.0.wrapping_add(self.thread_sp)), &mut word)?;
         let sp = u64::from_le_bytes(word);
         let len = usize::try_from(self.size).unwrap_or(usize::MAX).min(4096);
         let mut frame = vec![0u8; len];
-        read_kernel(prog, VirtAddr(sp), &mut frame)?;
+        read(VirtAddr(sp), &mut frame)?;
         let at = |off: u64| -> u64 {
             let off = off as usize;
             frame
@@ -96,23 +95,5 @@ impl SwitchFrame {
             ss: KERNEL_DS,
             ..Registers::default()
         })
-    }
-}
-
-/// Read kernel virtual memory; when [`Program::read`] fails, walk the
-/// kernel's page tables (`init_top_pgt`) for it.
-///
-/// `Program::read` translates everything above `page_offset_base` as the
-/// direct map, up to 64 TiB. With `CONFIG_RANDOMIZE_MEMORY` the vmalloc area
-/// (where `CONFIG_VMAP_STACK` puts kernel stacks) starts right after the
-/// direct map, well inside those 64 TiB, so stacks come out as physical
-/// addresses far beyond RAM and fault. The page-table walk is always right.
-pub fn read_kernel(prog: &Program, addr: VirtAddr, buf: &mut [u8]) -> Result<()> {
-    match prog.read(addr, buf) {
-        Ok(()) => Ok(()),
-        Err(first) => prog
-            .space
-            .read_via(prog.located.layout.pgd, addr, buf)
-            .map_err(|_| first),
     }
 }

@@ -8,7 +8,7 @@ use gimli::{
     X86_64,
 };
 
-use super::{DebugInfo, R};
+use super::{KernelDebugInfo, R};
 use crate::addr::LinkAddr;
 
 /// The rule for one code address, in the terms the kernel's unwinder uses.
@@ -40,7 +40,7 @@ pub struct Cfi<'a> {
     index: Vec<(u64, u64, usize)>,
 }
 
-impl DebugInfo {
+impl KernelDebugInfo {
     /// The image's `.debug_frame`, indexed; `None` without one.
     pub fn cfi(&self) -> Option<Cfi<'_>> {
         let (_, data) = self.section(".debug_frame")?;

@@ -1,0 +1,14 @@
+//! `kpeek info`.
+
+use std::io::Write;
+
+use super::output::emit;
+use super::{Target, Via};
+
+pub fn run(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
+    let prog = target.open(via)?;
+    let report = kpeek::report::cpus::info(&prog);
+    emit(out, target.format, &report, |out, info| {
+        kpeek::render::info::info(out, info)
+    })
+}

@@ -1,0 +1,116 @@
+//! `kpeek serve`: a dump as a GDB remote target.
+
+use std::io::Write;
+
+use clap::Args;
+use kpeek::Error;
+
+use super::output::stdout_error;
+use super::{Target, Via};
+
+/// `kpeek serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Where to listen (port 0: any free port; the chosen one is printed).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:1234")]
+    listen: std::net::SocketAddr,
+    /// Listen on an address other than loopback: anyone who can reach it reads the whole dump.
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+/// `kpeek serve`: GDB sessions one after another (each in its own thread)
+/// until Ctrl-C.
+pub fn run(args: ServeArgs) -> kpeek::Result<()> {
+    use kpeek::gdbserver::{serve, Event, Snapshot};
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(Error::Usage(format!(
+            "{} is not a loopback address: the dump would be readable from the network (add --allow-remote if that is what you want)",
+            args.listen
+        )));
+    }
+    let prog = args.target.open(Via::Cli)?;
+    let snap = Snapshot::gather(&prog)?;
+    for notice in &snap.notices {
+        eprintln!("kpeek: warning: {notice}");
+    }
+    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| Error::Io {
+        path: args.listen.to_string().into(),
+        source: e,
+    })?;
+    let addr = listener.local_addr().map_err(|e| Error::Io {
+        path: args.listen.to_string().into(),
+        source: e,
+    })?;
+    let vmlinux = args
+        .target
+        .vmlinux
+        .as_deref()
+        .map_or("VMLINUX".into(), |p| p.display().to_string());
+    let offset = snap.kaslr_offset();
+    let cpus = snap
+        .threads
+        .iter()
+        .filter(|t| matches!(t.kind, kpeek::gdbserver::ThreadKind::Cpu(_)))
+        .count();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "kpeek: serving {} CPUs and {} tasks on {addr}",
+            cpus,
+            snap.tasks.tasks.len()
+        )
+        .map_err(stdout_error)?;
+        if args.target.vmlinux.is_some() {
+            writeln!(
+                out,
+                "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        } else {
+            // Served from the dump's own kallsyms and BTF: GDB has no
+            // symbols unless the user has the vmlinux.
+            writeln!(
+                out,
+                "connect with:\n  gdb -ex 'target remote {addr}'\n\
+                 without a vmlinux GDB has no symbols: threads, registers and memory are at run-time \
+                 addresses (`monitor sym NAME` gives a symbol's, from the dump's kallsyms);\n\
+                 with the kernel's vmlinux, if you have it:\n  gdb VMLINUX -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        }
+        writeln!(
+            out,
+            "the server shifts the symbols by the KASLR offset {offset:#x} (qOffsets), as `file {vmlinux} -o {offset:#x}` would"
+        )
+        .map_err(stdout_error)?;
+        if snap.percpu_zero_based() {
+            writeln!(
+                out,
+                "that shifts the zero-based per-CPU variables too; for exact per-CPU variables ($lx_per_cpu, lx-cpus), connect with:\n  \
+                 gdb -ex 'add-symbol-file {vmlinux} -o {offset:#x} -s .data..percpu 0' -ex 'target remote {addr}'"
+            )
+            .map_err(stdout_error)?;
+        }
+        out.flush().map_err(stdout_error)?;
+    }
+    // Sessions are the server's report (stdout, whose reader may be gone:
+    // never a panic for that); only failures go to stderr.
+    let log = |event: Event<'_>| {
+        let _ = match event {
+            Event::Connected(peer) => writeln!(std::io::stdout(), "kpeek: {peer}: connected"),
+            Event::Ended(peer, Ok(how)) => {
+                writeln!(std::io::stdout(), "kpeek: {peer}: session ended ({how:?})")
+            }
+            Event::Ended(peer, Err(e)) => {
+                writeln!(std::io::stderr(), "kpeek: {peer}: session ended: {e}")
+            }
+            Event::AcceptFailed(e) => writeln!(std::io::stderr(), "kpeek: accept: {e}"),
+        };
+    };
+    serve(&snap, &listener, &log);
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! `--vmlinux`, `--core`, `--qemu` and friends: where the kernel's memory
+//! and debug info come from, opened into a [`Program`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use kpeek::debuginfo::KernelDebugInfo;
+use kpeek::kernel::{OpenOptions, Program};
+use kpeek::Error;
+
+use super::Format;
+
+/// Where the kernel's memory comes from, and its debug info.
+#[derive(Args, Debug)]
+pub struct Target {
+    /// The kernel image with debug info (vmlinux). Optional: without it
+    /// kpeek uses the kernel's own kallsyms and BTF, from the dump or the
+    /// live guest.
+    #[arg(long, value_name = "FILE")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// A crash dump: ELF vmcore, kdump-compressed or flattened, QEMU dump.
+    #[arg(long, value_name = "FILE", conflicts_with = "qemu")]
+    pub core: Option<PathBuf>,
+
+    /// A live QEMU guest's gdbstub.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub qemu: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Use this KASLR offset (hex) instead of finding it.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    pub kaslr_offset: Option<u64>,
+
+    /// Find KASLR as if the dump had no VMCOREINFO.
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
+
+    /// Go on even if the vmlinux does not match the dump (offsets may be wrong).
+    #[arg(long)]
+    pub allow_mismatch: bool,
+}
+
+/// A hexadecimal number, with or without `0x`.
+pub fn parse_hex(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s}: {e}"))
+}
+
+/// What `kpeek rpc` hands each command: GDB's memory, the CPUs' program
+/// counters and registers, and the vmlinux it opened once.
+#[derive(Clone, Copy)]
+pub struct GdbTarget<'a> {
+    pub memory: &'a Arc<dyn kpeek::memory::MemorySource>,
+    pub pcs: &'a [u64],
+    pub cpus: &'a [kpeek::arch::Registers],
+    pub vmlinux: Option<&'a Path>,
+    pub debug: &'a Arc<KernelDebugInfo>,
+    /// Without a vmlinux: the KASLR offset found with the kernel's kallsyms.
+    pub kaslr_offset: Option<u64>,
+}
+
+/// Where memory comes from: the files and targets named on the command
+/// line, or GDB, through `kpeek rpc`.
+#[derive(Clone, Copy)]
+pub enum Via<'a> {
+    Cli,
+    Gdb(GdbTarget<'a>),
+}
+
+impl Target {
+    /// Open the program these options describe.
+    pub fn open(&self, via: Via<'_>) -> kpeek::Result<Program> {
+        let options = OpenOptions {
+            kaslr_offset: self.kaslr_offset,
+            ignore_vmcoreinfo: self.ignore_vmcoreinfo,
+            allow_mismatch: self.allow_mismatch,
+        };
+        if let Via::Gdb(gdb) = via {
+            return self.open_through_gdb(gdb, options);
+        }
+        if let Some(address) = &self.qemu {
+            // The vmlinux first: the guest stops while kpeek is connected.
+            let debug = match &self.vmlinux {
+                Some(vmlinux) => Some(KernelDebugInfo::open(vmlinux)?),
+                None => None,
+            };
+            let qemu =
+                kpeek::live::qemu::QemuGdb::connect(address, std::time::Duration::from_secs(10))?;
+            let notes = qemu.notes();
+            let qemu = Arc::new(qemu);
+            return match debug {
+                Some(debug) => Program::from_memory(debug, qemu, notes, &options),
+                // No vmlinux: the guest's own kallsyms and BTF, found
+                // through its page tables (a few MiB of reads).
+                None => Program::from_memory_alone(qemu, notes, &[], Path::new(address), &options),
+            };
+        }
+        let prog =
+            match (&self.vmlinux, &self.core) {
+                (Some(vmlinux), Some(core)) => Program::open(vmlinux, core, &options)?,
+                // No vmlinux: the dump's own kallsyms and BTF.
+                (None, Some(core)) => Program::open_without_vmlinux(core, &options)?,
+                _ => return Err(Error::Usage(
+                    "give --core DUMP (and --vmlinux VMLINUX if you have it), or --qemu HOST:PORT"
+                        .into(),
+                )),
+            };
+        for notice in &prog.notices {
+            eprintln!("kpeek: warning: {notice}");
+        }
+        Ok(prog)
+    }
+
+    /// Inside `kpeek rpc`: GDB's memory, and the vmlinux it keeps open
+    /// unless the command names another.
+    fn open_through_gdb(&self, gdb: GdbTarget<'_>, options: OpenOptions) -> kpeek::Result<Program> {
+        let debug = match &self.vmlinux {
+            Some(v) if Some(v.as_path()) != gdb.vmlinux => Arc::new(KernelDebugInfo::open(v)?),
+            _ => gdb.debug.clone(),
+        };
+        // No vmlinux: the offset kpeek rpc found with kallsyms, from
+        // the image a CPU's program counter is in.
+        let found = gdb.kaslr_offset.filter(|_| self.kaslr_offset.is_none());
+        let options = OpenOptions {
+            kaslr_offset: self.kaslr_offset.or(found),
+            ..options
+        };
+        let mut prog =
+            Program::from_virtual(debug, gdb.memory.clone(), gdb.pcs, gdb.cpus, &options)?;
+        if found.is_some() {
+            prog.located.method = kpeek::arch::KaslrMethod::ProgramCounter;
+        }
+        Ok(prog)
+    }
+}

@@ -1,0 +1,3 @@
+//! Live kernels: a QEMU guest through its gdbstub.
+
+pub mod qemu;
