@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::arch::{PrStatus, QemuCpuState};
+use crate::arch::x86_64::regs::{PrStatus, QemuCpuState};
 use crate::bytes::le32;
 
 /// `NT_PRSTATUS`: a CPU's general registers.

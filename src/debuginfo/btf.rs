@@ -29,7 +29,8 @@ use std::hash::Hasher;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::types::{Aggregate, EnumType, FxHasher, Kind, Qualifier, RawMember, Type, TypeId};
+use super::hash::FxHasher;
+use super::types::{Aggregate, EnumType, Kind, Qualifier, RawMember, Type, TypeId};
 use crate::error::{Error, Result};
 
 /// The magic number at the start of a BTF blob.

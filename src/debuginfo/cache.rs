@@ -27,7 +27,7 @@ use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::types::{FirstMap, FxHasher};
+use super::hash::{FirstMap, FxHasher};
 
 const MAGIC: &[u8; 8] = b"KPEEKIDX";
 const VERSION: u32 = 1;

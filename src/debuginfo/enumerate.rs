@@ -20,7 +20,8 @@ use std::hash::Hasher;
 use gimli::constants as dw;
 use gimli::AttributeValue;
 
-use super::types::{numeric, offset_value, FxHasher, UnitCtx, UnitInfo};
+use super::hash::FxHasher;
+use super::index::{numeric, offset_value, UnitCtx, UnitInfo};
 use super::{dwarf_err, Dw, KernelDebugInfo};
 use crate::debuginfo::TypeId;
 use crate::error::{Error, Result};

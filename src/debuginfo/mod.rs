@@ -33,6 +33,9 @@
 pub mod btf;
 pub mod cache;
 pub(crate) mod enumerate;
+pub(crate) mod hash;
+pub(crate) mod index;
+mod names;
 mod relocate;
 pub mod symbols;
 pub mod types;
@@ -79,9 +82,9 @@ pub struct KernelDebugInfo {
     /// Whether this is an `ET_REL` object whose debug sections need relocating.
     relocatable: bool,
     symbols: OnceLock<symbols::SymbolTable>,
-    units: OnceLock<Result<Vec<types::UnitInfo>, String>>,
-    pub(crate) index: Mutex<types::NameIndex>,
-    pub(crate) enumerators: Mutex<types::EnumeratorIndex>,
+    units: OnceLock<Result<Vec<index::UnitInfo>, String>>,
+    pub(crate) index: Mutex<index::NameIndex>,
+    pub(crate) enumerators: Mutex<index::EnumeratorIndex>,
     pub(crate) type_cache: Mutex<HashMap<u64, Arc<types::Type>>>,
     /// Where the type-name index is kept between runs (see [`cache`]).
     cache_dir: Option<PathBuf>,
@@ -261,8 +264,8 @@ impl KernelDebugInfo {
             relocatable: false,
             symbols: OnceLock::new(),
             units: OnceLock::new(),
-            index: Mutex::new(types::NameIndex::default()),
-            enumerators: Mutex::new(types::EnumeratorIndex::default()),
+            index: Mutex::new(index::NameIndex::default()),
+            enumerators: Mutex::new(index::EnumeratorIndex::default()),
             type_cache: Mutex::new(HashMap::new()),
             cache_dir: None,
             btf: Some(btf),
@@ -380,8 +383,8 @@ impl KernelDebugInfo {
             relocatable,
             symbols: OnceLock::new(),
             units: OnceLock::new(),
-            index: Mutex::new(types::NameIndex::default()),
-            enumerators: Mutex::new(types::EnumeratorIndex::default()),
+            index: Mutex::new(index::NameIndex::default()),
+            enumerators: Mutex::new(index::EnumeratorIndex::default()),
             type_cache: Mutex::new(HashMap::new()),
             cache_dir: cache::default_dir(),
             btf: None,
@@ -541,10 +544,10 @@ impl KernelDebugInfo {
     }
 
     /// The compilation units, in `.debug_info` order (headers only).
-    pub(crate) fn units(&self) -> Result<&[types::UnitInfo]> {
+    pub(crate) fn units(&self) -> Result<&[index::UnitInfo]> {
         let units = self
             .units
-            .get_or_init(|| types::UnitInfo::list(self).map_err(|e| e.to_string()));
+            .get_or_init(|| index::UnitInfo::list(self).map_err(|e| e.to_string()));
         match units {
             Ok(u) => Ok(u),
             Err(what) => Err(Error::BadDwarf { what: what.clone() }),

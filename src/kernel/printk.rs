@@ -97,7 +97,7 @@ impl Log {
 
 /// Where the fields are, from the vmlinux's DWARF.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub struct PrbOffsets {
     /// `sizeof(struct prb_desc)`.
     pub desc_size: u64,
     /// `prb_desc.state_var`.
@@ -124,11 +124,11 @@ pub struct Layout {
     pub caller_id: u64,
 }
 
-impl Layout {
+impl PrbOffsets {
     /// Read the layout from the debug info.
-    pub fn from_debug(prog: &Program) -> Result<Layout> {
+    pub fn from_debug(prog: &Program) -> Result<PrbOffsets> {
         let d = &prog.debug;
-        Ok(Layout {
+        Ok(PrbOffsets {
             desc_size: d.type_size("prb_desc")?,
             state_var: d.member("prb_desc", "state_var")?.offset,
             begin: d.member("prb_desc", "text_blk_lpos.begin")?.offset,
@@ -220,7 +220,7 @@ enum Skip {
 }
 
 /// Decode the records from `tail_id` to `head_id`.
-pub fn decode(layout: &Layout, raw: &RawRing) -> Log {
+pub fn decode(layout: &PrbOffsets, raw: &RawRing) -> Log {
     let mut log = Log::default();
     if raw.count_bits == 0 || raw.count_bits > 25 || raw.size_bits < 4 || raw.size_bits > 30 {
         log.warnings.push(Warning {
@@ -312,7 +312,7 @@ fn flush_gap(log: &mut Log, pending: &mut Vec<Skip>, expected: Option<u64>, seq:
 }
 
 /// The record descriptor `id` holds, if it holds a readable one.
-fn record(l: &Layout, raw: &RawRing, id: u64, head: u64) -> std::result::Result<Record, Skip> {
+fn record(l: &PrbOffsets, raw: &RawRing, id: u64, head: u64) -> std::result::Result<Record, Skip> {
     let count = 1u64 << raw.count_bits;
     let index = (id & (count - 1)) as usize;
     let d = index * l.desc_size as usize;
@@ -467,7 +467,7 @@ pub fn read_log(prog: &Program) -> Result<Log> {
                 .into(),
         ));
     }
-    let layout = Layout::from_debug(prog)?;
+    let layout = PrbOffsets::from_debug(prog)?;
     let prb = match prog.symbol("prb") {
         Ok(p) => VirtAddr(prog.read_u64(p)?),
         Err(_) => prog.symbol("printk_rb_static")?,
@@ -756,8 +756,8 @@ mod tests {
     }
 
     /// The x86_64 layout of Linux 6.x (made up here only for the synthetic rings).
-    fn layout() -> Layout {
-        Layout {
+    fn layout() -> PrbOffsets {
+        PrbOffsets {
             desc_size: 24,
             state_var: 0,
             begin: 8,

@@ -93,7 +93,7 @@ pub fn list_for_each(prog: &Program, head: VirtAddr) -> (Vec<VirtAddr>, Option<W
 
 /// The offsets this module needs, resolved once from the DWARF.
 #[derive(Clone, Debug)]
-struct Layout {
+struct TaskOffsets {
     tasks: u64,
     pid: u64,
     tgid: u64,
@@ -127,8 +127,8 @@ enum Threads {
     ThreadGroup { node: u64 },
 }
 
-impl Layout {
-    fn resolve(d: &KernelDebugInfo, detail: Detail) -> Result<Layout> {
+impl TaskOffsets {
+    fn resolve(d: &KernelDebugInfo, detail: Detail) -> Result<TaskOffsets> {
         let off = |ty: &str, m: &str| d.member(ty, m).map(|m| m.offset);
         // __state since 5.14 (2f064a59a11f), state before.
         let state = d
@@ -147,7 +147,7 @@ impl Layout {
                 node: off("task_struct", "thread_group")?,
             },
         };
-        let mut l = Layout {
+        let mut l = TaskOffsets {
             tasks: off("task_struct", "tasks")?,
             pid: off("task_struct", "pid")?,
             tgid: off("task_struct", "tgid")?,
@@ -223,7 +223,7 @@ enum Detail {
 /// Resolves now the types and symbols a task walk needs, so that a later
 /// walk starts at once (`kpeek rpc` does this while GDB loads).
 pub fn prepare(d: &KernelDebugInfo) -> Result<()> {
-    Layout::resolve(d, Detail::Full)?;
+    TaskOffsets::resolve(d, Detail::Full)?;
     // The symbol table is read at the first look-up.
     let _ = d.symbol("init_task");
     Ok(())
@@ -350,7 +350,7 @@ pub fn for_each_task_name(prog: &Program) -> Result<TaskList> {
 
 fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
     let details = detail == Detail::Full;
-    let l = Layout::resolve(&prog.debug, detail)?;
+    let l = TaskOffsets::resolve(&prog.debug, detail)?;
     let mut list = TaskList::default();
     let init_task = prog.symbol("init_task")?;
 
@@ -536,7 +536,7 @@ impl MmLayout {
 /// The other threads of a thread-group leader, with their spans.
 fn threads_of(
     prog: &Program,
-    l: &Layout,
+    l: &TaskOffsets,
     leader: &Task,
     leader_span: &[u8],
     warnings: &mut Vec<Warning>,
@@ -585,7 +585,7 @@ fn threads_of(
 
 fn read_task(
     prog: &Program,
-    l: &Layout,
+    l: &TaskOffsets,
     addr: VirtAddr,
     warnings: &mut Vec<Warning>,
 ) -> Option<Task> {
@@ -610,7 +610,7 @@ fn read_task(
 /// `start_next`, and ends back at `head`.
 fn task_list(
     prog: &Program,
-    l: &Layout,
+    l: &TaskOffsets,
     head: VirtAddr,
     start: VirtAddr,
     start_next: u64,
@@ -661,7 +661,7 @@ fn task_list(
 }
 
 /// A task from its span bytes (`l.span` of the `task_struct` at `addr`).
-fn parse_task(l: &Layout, addr: VirtAddr, b: &[u8]) -> Task {
+fn parse_task(l: &TaskOffsets, addr: VirtAddr, b: &[u8]) -> Task {
     let (lo, _) = l.span;
     // Fields outside the span (a names-only walk) read as zero.
     let f = |off: u64, size: u64| off.checked_sub(lo).map_or(0, |at| le(b, at, size));

@@ -7,6 +7,11 @@
 //! in pahole are computed from how many bytes a member line has printed so
 //! far, so each function appends to one `String` and the callers measure
 //! what was appended.
+//!
+//! One file of about 950 lines on purpose: it is one printer, read side by
+//! side with `dwarves_fprintf.c`, whose functions call each other in
+//! cycles (members print types, types print members); the data it prints
+//! is built in `report/pahole.rs` and `debuginfo/layout.rs`.
 
 use std::cell::Cell;
 use std::io::Write;

@@ -33,6 +33,12 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
+mod describe;
+mod load;
+
+pub use describe::{CodeSymbol, FrameView};
+use load::ModuleCode;
+
 use super::program::read_kernel;
 use super::program::Program;
 use super::task::Task;
@@ -165,42 +171,6 @@ pub struct Stack {
     pub frames: Vec<Frame>,
     /// Why it ended.
     pub end: StackEnd,
-}
-
-/// A symbol for a code address, the way the kernel names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CodeSymbol {
-    /// The function (kallsyms name).
-    pub function: String,
-    /// Offset of the address into it.
-    pub offset: u64,
-    /// Its size, as kallsyms computes it.
-    pub size: u64,
-    /// The module it belongs to, if not the kernel image.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub module: Option<String>,
-}
-
-impl CodeSymbol {
-    /// `function+0xoff/0xsize [module]`, as `%pB` prints it.
-    pub fn display(&self) -> String {
-        let mut s = format!("{}+{:#x}/{:#x}", self.function, self.offset, self.size);
-        if let Some(m) = &self.module {
-            s.push_str(&format!(" [{m}]"));
-        }
-        s
-    }
-}
-
-/// One loaded module's code, as the unwinder needs it.
-#[derive(Debug)]
-struct ModuleCode {
-    name: String,
-    /// Run-time text range.
-    text: (u64, u64),
-    orc: OrcTable,
-    /// `mod->kallsyms`: the symbols' values and name addresses, by value.
-    symbols: Vec<(u64, u64)>,
 }
 
 /// Reads through a copy of the task's stack, falling back to the dump.
@@ -346,132 +316,6 @@ impl<'p> Unwinder<'p> {
         })
     }
 
-    /// The ORC layout in use.
-    pub fn version(&self) -> OrcVersion {
-        self.version
-    }
-
-    /// The built-in ORC tables from the dump (`__start_orc_unwind_ip` ..).
-    fn orc_from_memory(prog: &Program, version: OrcVersion) -> Result<OrcTable> {
-        let ip_start = prog.symbol("__start_orc_unwind_ip")?;
-        let ip_stop = prog.symbol("__stop_orc_unwind_ip")?;
-        let orc_start = prog.symbol("__start_orc_unwind")?;
-        let n = ip_stop.0.saturating_sub(ip_start.0) / 4;
-        if n == 0 || n > 16 << 20 {
-            return Err(Error::Corrupt(format!("{n} ORC entries")));
-        }
-        let ips = prog.read_vec(ip_start, 4 * n as usize)?;
-        let orcs = prog.read_vec(orc_start, 6 * n as usize)?;
-        OrcTable::parse(ip_start.0, &ips, &orcs, version)
-    }
-
-    /// Every module on the `modules` list with its text range, ORC table
-    /// and symbols.
-    fn modules(prog: &Program, version: OrcVersion) -> Result<(Vec<ModuleCode>, Vec<String>)> {
-        let d = &prog.debug;
-        let kallsyms = d.member("module", "kallsyms")?.offset;
-        let (symtab, num_symtab) = (
-            d.member("mod_kallsyms", "symtab")?.offset,
-            d.member("mod_kallsyms", "num_symtab")?.offset,
-        );
-        // 6.4+: mem[MOD_TEXT] {base, size}; before: core_layout {base, text_size}.
-        let (base, size, size_is_u32) = if d.has_member("module", "mem") {
-            let mem = d.member("module", "mem")?.offset;
-            let b = d.member("module_memory", "base")?.offset;
-            let s = d.member("module_memory", "size")?;
-            (mem + b, mem + s.offset, s.size == 4)
-        } else {
-            let l = d.member("module", "core_layout")?.offset;
-            let b = d.member("module_layout", "base")?.offset;
-            let s = d.member("module_layout", "text_size")?;
-            (l + b, l + s.offset, s.size == 4)
-        };
-        let orc_member = |m: &str| d.member("module", &format!("arch.{m}")).map(|m| m.offset);
-        let orc_fields = (
-            orc_member("num_orcs"),
-            orc_member("orc_unwind_ip"),
-            orc_member("orc_unwind"),
-        );
-        let (addresses, warning) = super::modules::module_addresses(prog)?;
-        let mut notices: Vec<String> = warning.map(|w| w.message).into_iter().collect();
-        let mut modules = Vec::new();
-        for VirtAddr(m) in addresses {
-            let read = |off: u64| prog.read_u64(VirtAddr(m.wrapping_add(off)));
-            let one = || -> Result<ModuleCode> {
-                let name = super::modules::read_name(prog, VirtAddr(m))?;
-                let start = read(base)?;
-                let len = if size_is_u32 {
-                    u64::from(prog.read_u32(VirtAddr(m + size))?)
-                } else {
-                    read(size)?
-                };
-                let orc = match orc_fields {
-                    (Ok(num), Ok(ips), Ok(orcs)) => {
-                        let n = u64::from(prog.read_u32(VirtAddr(m + num))?);
-                        let ip_base = read(ips)?;
-                        if n == 0 || n > 1 << 22 {
-                            OrcTable::default()
-                        } else {
-                            let mut ipb = vec![0u8; 4 * n as usize];
-                            read_kernel(prog, VirtAddr(ip_base), &mut ipb)?;
-                            let mut ob = vec![0u8; 6 * n as usize];
-                            read_kernel(prog, VirtAddr(read(orcs)?), &mut ob)?;
-                            OrcTable::parse(ip_base, &ipb, &ob, version)?
-                        }
-                    }
-                    _ => OrcTable::default(),
-                };
-                let ks = read(kallsyms)?;
-                let count = u64::from(prog.read_u32(VirtAddr(ks + num_symtab))?).min(1 << 20);
-                let table = prog.read_u64(VirtAddr(ks + symtab))?;
-                let mut raw = vec![0u8; 24 * count as usize];
-                read_kernel(prog, VirtAddr(table), &mut raw)?;
-                let strtab =
-                    prog.read_u64(VirtAddr(ks + d.member("mod_kallsyms", "strtab")?.offset))?;
-                let mut symbols: Vec<(u64, u64)> = raw
-                    .chunks_exact(24)
-                    .skip(1)
-                    .filter_map(|s| {
-                        let st_name = u32::from_le_bytes(s[0..4].try_into().ok()?);
-                        let shndx = u16::from_le_bytes(s[6..8].try_into().ok()?);
-                        let value = u64::from_le_bytes(s[8..16].try_into().ok()?);
-                        (shndx != 0 && st_name != 0)
-                            .then_some((value, strtab.wrapping_add(u64::from(st_name))))
-                    })
-                    .collect();
-                symbols.sort_unstable();
-                Ok(ModuleCode {
-                    name,
-                    text: (start, start.saturating_add(len)),
-                    orc,
-                    symbols,
-                })
-            };
-            match one() {
-                Ok(code) => modules.push(code),
-                Err(e) => notices.push(format!("module at {m:#x}: {e}")),
-            }
-        }
-        Ok((modules, notices))
-    }
-
-    fn module_of(&self, ip: u64) -> Option<&ModuleCode> {
-        self.modules
-            .iter()
-            .find(|m| m.text.0 <= ip && ip < m.text.1)
-    }
-
-    /// `__kernel_text_address()`: the kernel's text or a module's.
-    pub fn is_kernel_text(&self, ip: u64) -> bool {
-        (self.text.0 <= ip && ip < self.text.1) || self.module_of(ip).is_some()
-    }
-
-    /// `in_sched_functions()`: scheduler and lock code, which
-    /// `/proc/PID/stack` leaves out.
-    pub fn in_sched_functions(&self, ip: u64) -> bool {
-        self.sched.iter().any(|&(s, e)| s <= ip && ip < e)
-    }
-
     fn find_orc(&self, ip: u64) -> Option<OrcEntry> {
         if self.text.0 <= ip && ip < self.text.1 {
             return self.orc.find(ip);
@@ -484,70 +328,6 @@ impl<'p> Unwinder<'p> {
             Some((lo, hi)) if lo <= ip && ip <= hi => self.orc.find(ip),
             _ => None,
         }
-    }
-
-    /// The kernel's name for a code address. With `return_address`, the
-    /// symbol is looked up for `pc - 1` (the call), as `%pB` does, but the
-    /// offset is still that of `pc`.
-    pub fn symbolize(&self, pc: u64, return_address: bool) -> Option<CodeSymbol> {
-        let look = if return_address {
-            pc.wrapping_sub(1)
-        } else {
-            pc
-        };
-        if let Some(m) = self.module_of(look) {
-            let pos = m.symbols.partition_point(|&(v, _)| v <= look);
-            let (value, name_at) = *m.symbols.get(pos.checked_sub(1)?)?;
-            let next = m
-                .symbols
-                .get(pos..)?
-                .iter()
-                .map(|&(v, _)| v)
-                .find(|&v| v > look)
-                .unwrap_or(m.text.1);
-            let function = self.module_symbol_name(name_at)?;
-            return Some(CodeSymbol {
-                function,
-                offset: pc.wrapping_sub(value),
-                size: next.saturating_sub(value),
-                module: Some(m.name.clone()),
-            });
-        }
-        let offset = self.prog.located.layout.kaslr_offset;
-        let (sym, _) = self
-            .prog
-            .debug
-            .kallsyms_at(LinkAddr(look.wrapping_sub(offset)))?;
-        let start = sym.addr.get().wrapping_add(offset);
-        Some(CodeSymbol {
-            function: sym.name,
-            offset: pc.wrapping_sub(start),
-            size: sym.size,
-            module: None,
-        })
-    }
-
-    fn module_symbol_name(&self, at: u64) -> Option<String> {
-        if let Ok(cache) = self.module_names.lock() {
-            if let Some(n) = cache.get(&at) {
-                return Some(n.clone());
-            }
-        }
-        let mut buf = [0u8; 128];
-        // The name may end near a page boundary: read less if need be.
-        let mut len = buf.len();
-        while read_kernel(self.prog, VirtAddr(at), &mut buf[..len]).is_err() {
-            len /= 2;
-            if len < 8 {
-                return None;
-            }
-        }
-        let end = buf[..len].iter().position(|&b| b == 0)?;
-        let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-        if let Ok(mut cache) = self.module_names.lock() {
-            cache.insert(at, name.clone());
-        }
-        Some(name)
     }
 
     /// The stack of a task: from its CPU's registers if it is running on a
@@ -923,116 +703,6 @@ impl<'p> Unwinder<'p> {
             });
         }
         Ok(FrameKind::Cfi)
-    }
-
-    /// What `/proc/PID/stack` shows for this stack: the frames'
-    /// pcs while they are kernel text, without the scheduler's own frames,
-    /// at most 64, each as `[<0>] function+0xoff/0xsize`. It ends where the
-    /// kernel's unwinder would have stopped (before frames only DWARF CFI
-    /// could find).
-    pub fn proc_stack(&self, stack: &Stack) -> Vec<String> {
-        let mut lines = Vec::new();
-        for frame in &stack.frames {
-            let pc = frame.pc.0;
-            if frame.kind == FrameKind::Cfi || !self.is_kernel_text(pc) {
-                break;
-            }
-            if self.in_sched_functions(pc) {
-                continue;
-            }
-            if lines.len() >= PROC_STACK_DEPTH {
-                break;
-            }
-            let name = self
-                .symbolize(pc, true)
-                .map_or_else(|| format!("0x{pc:x}"), |s| s.display());
-            lines.push(format!("[<0>] {name}"));
-        }
-        lines
-    }
-}
-
-/// A frame as shown to people and in JSON: the kernel's name for the pc,
-/// and its source line when the debug info has one. An inlined function
-/// is a frame of its own, before the frame of the function it was inlined
-/// into, with the same pc (as drgn and GDB show them).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FrameView {
-    /// The pc.
-    pub pc: VirtAddr,
-    /// The stack pointer.
-    pub sp: VirtAddr,
-    /// How the pc was found.
-    pub kind: FrameKind,
-    /// The function: kallsyms' name, or the inlined function's.
-    pub function: Option<String>,
-    /// Offset of the pc into the function (not for inlined frames).
-    pub offset: Option<u64>,
-    /// The function's size as kallsyms has it (not for inlined frames).
-    pub size: Option<u64>,
-    /// The module, for module code.
-    pub module: Option<String>,
-    /// The source file.
-    pub file: Option<String>,
-    /// The source line.
-    pub line: Option<u32>,
-    /// Whether this is an inlined function's frame.
-    pub inlined: bool,
-    /// For `regs`/`iret` frames: the `struct pt_regs` the pc came from.
-    pub regs: Option<VirtAddr>,
-}
-
-impl Unwinder<'_> {
-    /// Name every frame, and with `lines`, give source lines and inlined
-    /// functions.
-    pub fn describe(
-        &self,
-        stack: &Stack,
-        lines: Option<&crate::debuginfo::lines::Lines<'_>>,
-    ) -> Vec<FrameView> {
-        let offset = self.prog.located.layout.kaslr_offset;
-        let mut out = Vec::with_capacity(stack.frames.len());
-        for f in &stack.frames {
-            let ret = f.is_return_address();
-            let sym = self.symbolize(f.pc.0, ret);
-            let look = if ret { f.pc.0.wrapping_sub(1) } else { f.pc.0 };
-            let in_vmlinux = self.text.0 <= look && look < self.text.1;
-            let mut sources = match lines {
-                Some(l) if in_vmlinux => l.frames(LinkAddr(look.wrapping_sub(offset))),
-                _ => Vec::new(),
-            };
-            let outer = sources.pop();
-            for s in sources {
-                out.push(FrameView {
-                    pc: f.pc,
-                    sp: f.sp,
-                    kind: f.kind,
-                    function: s.function,
-                    offset: None,
-                    size: None,
-                    module: None,
-                    file: s.file,
-                    line: s.line,
-                    inlined: true,
-                    regs: None,
-                });
-            }
-            let (file, line) = outer.map_or((None, None), |s| (s.file, s.line));
-            out.push(FrameView {
-                pc: f.pc,
-                sp: f.sp,
-                kind: f.kind,
-                function: sym.as_ref().map(|s| s.function.clone()),
-                offset: sym.as_ref().map(|s| s.offset),
-                size: sym.as_ref().map(|s| s.size),
-                module: sym.and_then(|s| s.module),
-                file,
-                line,
-                inlined: false,
-                regs: f.regs,
-            });
-        }
-        out
     }
 }
 
