@@ -17,7 +17,7 @@ use common::{Fixture, Truth, TruthTask};
 use kpeek::addr::LinkAddr;
 use kpeek::kernel::info::CpuStates;
 use kpeek::kernel::stack::{StackStart, Unwinder};
-use kpeek::kernel::{for_each_task, OpenOptions, Program};
+use kpeek::kernel::{task_list, OpenOptions, Program};
 
 /// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` from the
 /// guest's `/proc/PID/status`.
@@ -50,7 +50,7 @@ fn compare_dump(fixture: &Fixture, truth: &Truth, path: &std::path::Path) -> (us
     let regs = info.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
     let unwinder = Unwinder::new(&prog, regs).expect("unwinder");
     assert!(unwinder.notices.is_empty(), "{:?}", unwinder.notices);
-    let list = for_each_task(&prog).expect("tasks");
+    let list = task_list(&prog).expect("tasks");
     let by_pid: HashMap<i64, &TruthTask> = truth.tasks.iter().map(|t| (t.tid, t)).collect();
     let (mut compared, mut ran, mut with_module) = (0, 0, 0);
     let mut mismatches = Vec::new();
@@ -376,7 +376,7 @@ fn orc_tables_from_the_dump_when_the_vmlinux_has_none() {
     )
     .expect("program");
     let unwinder = Unwinder::new(&prog, Default::default()).expect("unwinder from memory");
-    let list = for_each_task(&prog).expect("tasks");
+    let list = task_list(&prog).expect("tasks");
     let mut same = 0;
     for task in list.tasks.iter().filter(|t| t.pid > 0 && !t.current) {
         let Some(want) = truth.tasks.iter().find(|t| t.tid == i64::from(task.pid)) else {

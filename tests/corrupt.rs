@@ -270,11 +270,11 @@ fn damage_one(vmlinux: &Path, path: &Path) -> usize {
 /// error saying where, every other task still unwinds.
 #[test]
 fn a_garbage_stack_ends_that_trace_and_no_other() {
-    use kpeek::kernel::{for_each_task, OpenOptions, Program};
+    use kpeek::kernel::{task_list, OpenOptions, Program};
     let fixture = Fixture::load("linux-6.12");
     let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
     let prog = Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect("open");
-    let list = for_each_task(&prog).expect("walk");
+    let list = task_list(&prog).expect("walk");
     let victim = list
         .tasks
         .iter()

@@ -321,7 +321,7 @@ fn cpus_shows_what_each_cpu_was_running() {
         // In process: one open per dump for the three views.
         let prog = Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect(&what);
         let cpus = kpeek::kernel::cpus::cpus(&prog).expect("cpus");
-        let tasks = kpeek::kernel::for_each_task(&prog).expect("tasks").tasks;
+        let tasks = kpeek::kernel::task_list(&prog).expect("tasks").tasks;
         let info = kpeek::kernel::info::Info::gather(&prog);
         assert_eq!(cpus.online, [0, 1], "{what}");
         assert_eq!(cpus.cpus.len(), 2, "{what}");

@@ -17,7 +17,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::Fixture;
-use kpeek::kernel::{for_each_task, OpenOptions, Program, Task};
+use kpeek::kernel::{task_list, OpenOptions, Program, Task};
 
 fn check(
     fixture: &Fixture,
@@ -38,7 +38,7 @@ fn check_program(
 ) -> usize {
     let boot = fixture.boot(boot_name);
     let truth = boot.truth();
-    let list = for_each_task(prog).expect("walk");
+    let list = task_list(prog).expect("walk");
     let what = format!(
         "{}/{boot_name}/{}",
         fixture.name,
@@ -204,7 +204,7 @@ fn equals_drgns_listing() {
                 &OpenOptions::default(),
             )
             .expect("open");
-            let ours = for_each_task(&prog).expect("walk");
+            let ours = task_list(&prog).expect("walk");
             let key = |pid: i64, comm: &str| (pid, comm.to_owned());
             let mine: HashMap<(i64, String), &Task> = ours
                 .tasks
@@ -329,7 +329,7 @@ fn a_broken_or_cyclic_task_list_gives_a_partial_listing_and_a_warning() {
     let fixture = Fixture::load("linux-6.12");
     let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
     let prog = Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect("open");
-    let list = for_each_task(&prog).expect("walk");
+    let list = task_list(&prog).expect("walk");
     let tasks_off = prog
         .debug
         .member("task_struct", "tasks")
@@ -511,7 +511,7 @@ fn kernel_stacks_translate_through_the_page_tables() {
             });
             let prog =
                 Program::open(&fixture.vmlinux(), &core, &OpenOptions::default()).expect("open");
-            let list = for_each_task(&prog).expect("walk");
+            let list = task_list(&prog).expect("walk");
             let layout = prog.located.layout;
             let mut checked = 0;
             for t in list.tasks.iter().filter(|t| t.pid != 0) {

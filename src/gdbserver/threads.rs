@@ -12,7 +12,7 @@
 //!
 //! GDB numbers threads in the order they are listed, so `thread 1` is CPU 0,
 //! `thread N` is CPU N−1 for every CPU, as on QEMU's gdbstub, and the tasks
-//! follow in `for_each_task` order.
+//! follow in `task_list` order.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -24,7 +24,7 @@ use crate::arch::Registers;
 use crate::arch::SwitchFrame;
 use crate::kernel::info::Info;
 use crate::kernel::program::read_kernel;
-use crate::kernel::{for_each_task, Program, TaskList};
+use crate::kernel::{task_list, Program, TaskList};
 use crate::Result;
 
 /// `PID_MAX_LIMIT` on 64-bit kernels: every pid is below it.
@@ -83,7 +83,7 @@ fn tid(n: usize) -> Option<Tid> {
 impl<'p> Snapshot<'p> {
     /// Walk the tasks and read every thread's registers.
     pub fn gather(prog: &'p Program) -> Result<Snapshot<'p>> {
-        let tasks = for_each_task(prog)?;
+        let tasks = task_list(prog)?;
         let info = Info::gather(prog);
         let mut notices = Vec::new();
         let cpu_regs: BTreeMap<u32, Registers> =

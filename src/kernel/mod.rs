@@ -12,6 +12,5 @@ pub mod task;
 
 pub use program::{OpenOptions, Program};
 pub use task::{
-    for_each_task, for_each_task_brief, for_each_task_name, list_for_each, prepare, Task, TaskList,
-    Warning,
+    list_for_each, prepare, task_list, task_list_brief, task_list_names, Task, TaskList, Warning,
 };

@@ -327,14 +327,14 @@ fn le(b: &[u8], off: u64, size: u64) -> u64 {
 
 /// Walk every task of the kernel, with every detail (thread counts, uids,
 /// RSS, VSZ, command lines).
-pub fn for_each_task(prog: &Program) -> Result<TaskList> {
+pub fn task_list(prog: &Program) -> Result<TaskList> {
     walk(prog, Detail::Full)
 }
 
 /// Walk every task, reading only the `task_struct`s themselves: pid, tgid,
 /// ppid, comm, state, flags, CPU, stack. About one memory read per task,
 /// which matters when every read is a round trip to a live target.
-pub fn for_each_task_brief(prog: &Program) -> Result<TaskList> {
+pub fn task_list_brief(prog: &Program) -> Result<TaskList> {
     walk(prog, Detail::Brief)
 }
 
@@ -344,7 +344,7 @@ pub fn for_each_task_brief(prog: &Program) -> Result<TaskList> {
 /// right, every other field is zero (state `R`, not a kernel thread, no
 /// ppid), and the other CPUs' idle tasks are not looked for. One smaller
 /// read per task, for `lx-ps` over a live link.
-pub fn for_each_task_name(prog: &Program) -> Result<TaskList> {
+pub fn task_list_names(prog: &Program) -> Result<TaskList> {
     walk(prog, Detail::Names)
 }
 

@@ -83,7 +83,7 @@ pub fn bt(prog: &Program, query: &BtQuery) -> Result<Report<Backtraces>> {
         }
     }
     let list = if query.all || !query.pids.is_empty() {
-        crate::kernel::for_each_task(prog)?
+        crate::kernel::task_list(prog)?
     } else {
         TaskList::default()
     };

@@ -40,11 +40,11 @@ pub fn ps(prog: &Program, query: &PsQuery) -> Result<Report<Tasks>> {
     // lx-ps shows pid and comm only: read nothing else, unless a filter
     // asks about the state or the kind of task.
     let list = if query.lx && query.states.is_none() && !query.user && !query.kernel {
-        crate::kernel::for_each_task_name(prog)?
+        crate::kernel::task_list_names(prog)?
     } else if query.lx {
-        crate::kernel::for_each_task_brief(prog)?
+        crate::kernel::task_list_brief(prog)?
     } else {
-        crate::kernel::for_each_task(prog)?
+        crate::kernel::task_list(prog)?
     };
     let TaskList { tasks, warnings } = list;
     if query.lx {
@@ -72,6 +72,6 @@ pub fn ps(prog: &Program, query: &PsQuery) -> Result<Report<Tasks>> {
 
 /// Every task, threads included: `kpeek threads`, `ps --tree`.
 pub fn all_tasks(prog: &Program) -> Result<Report<Tasks>> {
-    let TaskList { tasks, warnings } = crate::kernel::for_each_task(prog)?;
+    let TaskList { tasks, warnings } = crate::kernel::task_list(prog)?;
     Ok(Report::new(Tasks { tasks }, warnings))
 }
