@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{Boot, Fixture};
 use kpeek::kernel::{OpenOptions, Program};

@@ -396,7 +396,13 @@ pub fn skip_unless_ci(reason: &str) {
 
 /// `kpeek` (the binary under test), ready for arguments.
 pub fn kpeek_command() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+    // Cargo sets it for integration tests; examples/tour.rs shares this
+    // file but runs no kpeek binary.
+    let kpeek = match option_env!("CARGO_BIN_EXE_kpeek") {
+        Some(kpeek) => kpeek,
+        None => panic!("the kpeek binary is known to integration tests only"),
+    };
+    std::process::Command::new(kpeek)
 }
 
 /// Run the `kpeek` binary with `args`; its exit status and output.
