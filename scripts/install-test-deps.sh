@@ -11,6 +11,7 @@
 # 0: the tests that need that program then fail and say how to install it
 # (tests/common: `require_tool`). Nothing is skipped silently.
 #
+# KPEEK_TEST_NO_INSTALL=1 only looks and reports, installing nothing.
 # Run by hand: scripts/install-test-deps.sh
 set -uo pipefail
 
@@ -38,7 +39,9 @@ why=
 if [ -n "$todo" ]; then
     pkgs=$(printf '%s\n' "$todo" | awk '{print $2}' | sort -u | tr '\n' ' ')
     sudo=
-    if [ "$(id -u)" != 0 ]; then
+    if [ -n "${KPEEK_TEST_NO_INSTALL:-}" ]; then
+        why="KPEEK_TEST_NO_INSTALL is set"
+    elif [ "$(id -u)" != 0 ]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo="sudo -n"
         else

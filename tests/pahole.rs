@@ -594,6 +594,7 @@ fn pahole_all_identical_linux_6_12() {
 #[test]
 fn cli_all_hex_like_pahole() {
     let path = vmlinux("6.12");
+    let pahole = common::require_tool("pahole");
     let out = common::kpeek_command()
         .args(["pahole", "--all", "--hex", "--vmlinux"])
         .arg(&path)
@@ -605,7 +606,7 @@ fn cli_all_hex_like_pahole() {
         String::from_utf8_lossy(&out.stderr)
     );
     let got = String::from_utf8(out.stdout).unwrap();
-    let want = Command::new(common::require_tool("pahole"))
+    let want = Command::new(pahole)
         .args(["-F", "dwarf", "--hex"])
         .arg(&path)
         .output()
