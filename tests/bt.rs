@@ -175,8 +175,9 @@ fn kallsyms_view_of_the_vmlinux_equals_proc_kallsyms() {
     }
 }
 
-fn kpeek_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+/// `kpeek ARGS`: its standard output as JSON; it must succeed.
+fn run_kpeek_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = common::kpeek_command()
         .args(args)
         .output()
         .expect("run kpeek");
@@ -191,7 +192,7 @@ fn kpeek_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
 /// binutils' addr2line: (function, file:line) for each frame, innermost
 /// (inlined) first.
 fn addr2line(vmlinux: &std::path::Path, addr: u64) -> Vec<(String, String)> {
-    let out = Command::new("addr2line")
+    let out = Command::new(common::require_tool("addr2line"))
         .args(["-i", "-f", "-e"])
         .arg(vmlinux)
         .arg(format!("{addr:#x}"))
@@ -217,7 +218,7 @@ fn the_panicking_cpu_shows_the_panic_path_with_source_lines() {
         let vmlinux = fixture.vmlinux();
         let offset = boot.kaslr_offset();
         for (path, _) in boot.dumps() {
-            let report = kpeek_json(&[
+            let report = run_kpeek_json(&[
                 "bt".as_ref(),
                 "--cpus".as_ref(),
                 "--format".as_ref(),
@@ -302,7 +303,7 @@ fn bt_of_a_pid_and_bad_pids() {
     let (path, _) = boot.dumps().into_iter().next().expect("a dump");
     let vmlinux = fixture.vmlinux();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        common::kpeek_command()
             .args(args)
             .arg("--vmlinux")
             .arg(&vmlinux)
@@ -352,7 +353,7 @@ fn orc_tables_from_the_dump_when_the_vmlinux_has_none() {
     let truth = boot.truth();
     let (dump, _) = boot.dumps().into_iter().next().expect("a dump");
     let stripped = std::env::temp_dir().join(format!("kpeek-no-orc-{}", std::process::id()));
-    let status = Command::new("objcopy")
+    let status = Command::new(common::require_tool("objcopy"))
         .args([
             "--rename-section",
             ".orc_unwind=.kpeek_gone",
@@ -403,7 +404,7 @@ fn proc_stacks_without_a_vmlinux_equal_those_with_it() {
         let boot = fixture.boot("kdump");
         let (dump, _) = boot.dumps().into_iter().next().expect("a dump");
         let run = |with_vmlinux: bool| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
+            let mut cmd = common::kpeek_command();
             cmd.args(["bt", "--all", "--style", "proc", "--core"])
                 .arg(&dump);
             if with_vmlinux {

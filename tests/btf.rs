@@ -1,8 +1,8 @@
 //! Types from BTF against the real `pahole -F btf` (dwarves 1.24), run now
 //! on the fixtures' vmlinux files (both carry a `.BTF` section).
 //!
-//! Without pahole these tests say so and skip, except under CI (`CI` set),
-//! where pahole is installed by `.ci/run` and its absence is a failure.
+//! Without pahole these tests fail, saying how to install it
+//! (`common::require_tool`); `cargo nextest run` installs it first.
 
 mod common;
 
@@ -12,24 +12,9 @@ use std::process::Command;
 use kpeek::debuginfo::{btf, KernelDebugInfo, TypeSource};
 use kpeek::render::pahole::{render_pahole, render_pahole_all, PaholeOptions};
 
-fn pahole_available() -> bool {
-    let ok = Command::new("pahole")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "pahole (Debian's dwarves) is the oracle and CI installs it"
-        );
-        eprintln!("SKIPPED: pahole is not installed (apt-get install dwarves); BTF not compared");
-    }
-    ok
-}
-
 /// Real `pahole -F btf [-C name] file`.
 fn pahole_btf(file: &Path, name: Option<&str>) -> String {
-    let mut cmd = Command::new("pahole");
+    let mut cmd = Command::new(common::require_tool("pahole"));
     cmd.args(["-F", "btf"]);
     if let Some(n) = name {
         cmd.args(["-C", n]);
@@ -62,7 +47,8 @@ fn oracle_structs(fixture: &common::Fixture) -> Vec<String> {
     names
 }
 
-fn kpeek(di: &KernelDebugInfo, name: &str) -> String {
+/// `kpeek pahole --btf -C name`, rendered in-process.
+fn kpeek_pahole_btf(di: &KernelDebugInfo, name: &str) -> String {
     let mut out = Vec::new();
     render_pahole(di, &[name.to_string()], &PaholeOptions::default(), &mut out)
         .unwrap_or_else(|e| panic!("kpeek pahole --btf {name}: {e}"));
@@ -73,9 +59,7 @@ fn kpeek(di: &KernelDebugInfo, name: &str) -> String {
 /// byte-identical to `pahole -F btf -C`.
 #[test]
 fn oracle_structs_equal_pahole_btf() {
-    if !pahole_available() {
-        return;
-    }
+    common::require_tool("pahole");
     for fixture in common::Fixture::all() {
         let vmlinux = fixture.vmlinux();
         let di = KernelDebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("opens .BTF");
@@ -89,7 +73,7 @@ fn oracle_structs_equal_pahole_btf() {
                 "{}: pahole -F btf knows no {name}",
                 fixture.name
             );
-            let got = kpeek(&di, name);
+            let got = kpeek_pahole_btf(&di, name);
             if got != want {
                 bad.push(format!("{name}: {}", common::first_difference(&want, &got)));
             }
@@ -108,9 +92,7 @@ fn oracle_structs_equal_pahole_btf() {
 /// `kpeek pahole --btf --all`.
 #[test]
 fn every_struct_equals_pahole_btf() {
-    if !pahole_available() {
-        return;
-    }
+    common::require_tool("pahole");
     for fixture in common::Fixture::all() {
         let vmlinux = fixture.vmlinux();
         let di = KernelDebugInfo::open_btf(&vmlinux, btf::DEFAULT_CACHELINE).expect("opens .BTF");
@@ -132,9 +114,7 @@ fn every_struct_equals_pahole_btf() {
 /// holds it) reads like the vmlinux, and the CLI takes both.
 #[test]
 fn raw_btf_blob_reads_like_the_section() {
-    if !pahole_available() {
-        return;
-    }
+    common::require_tool("pahole");
     let fixture = &common::Fixture::all()[0];
     let vmlinux = fixture.vmlinux();
     let bytes = std::fs::read(&vmlinux).expect("reads vmlinux");
@@ -146,12 +126,12 @@ fn raw_btf_blob_reads_like_the_section() {
     let from_blob = KernelDebugInfo::open_btf(&raw, btf::DEFAULT_CACHELINE).expect("opens raw BTF");
     for name in ["task_struct", "sk_buff", "zone"] {
         assert_eq!(
-            kpeek(&from_blob, name),
+            kpeek_pahole_btf(&from_blob, name),
             pahole_btf(&raw, Some(name)),
             "{name}"
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+    let out = common::kpeek_command()
         .args(["pahole", "--btf"])
         .arg(&raw)
         .args(["-C", "task_struct"])
@@ -251,18 +231,16 @@ fn damaged_btf_is_a_clear_error() {
 
 /// The running machine's own kernel BTF (`/sys/kernel/btf/vmlinux`, a raw
 /// blob of a distro-sized kernel, with `DECL_TAG`s and `ENUM64`s), every
-/// struct and union: identical to `pahole -F btf` on it. Skipped where the
-/// kernel exposes no BTF.
+/// struct and union: identical to `pahole -F btf` on it. Skipped, saying
+/// so, where the kernel exposes no BTF; a failure under CI.
 #[test]
 fn the_running_kernels_btf_equals_pahole() {
     let sys = Path::new("/sys/kernel/btf/vmlinux");
     if !sys.exists() {
-        eprintln!("SKIPPED: this kernel has no /sys/kernel/btf/vmlinux");
+        common::skip_unless_ci("this kernel has no /sys/kernel/btf/vmlinux");
         return;
     }
-    if !pahole_available() {
-        return;
-    }
+    common::require_tool("pahole");
     let di =
         KernelDebugInfo::open_btf(sys, btf::DEFAULT_CACHELINE).expect("opens the kernel's BTF");
     let want = pahole_btf(sys, None);

@@ -3,16 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::Fixture;
-
-fn kpeek(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpeek"))
-        .args(args)
-        .output()
-        .expect("run kpeek")
-}
+use common::{run_kpeek, Fixture};
 
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
@@ -35,7 +28,7 @@ fn info_reports_what_the_guest_saw_for_every_dump() {
                 .expect("release")
                 .to_owned();
             for (path, _) in boot.dumps() {
-                let out = kpeek(&[
+                let out = run_kpeek([
                     os("info"),
                     os("--format"),
                     os("json"),
@@ -85,7 +78,7 @@ fn read_shows_the_banner_by_symbol_and_by_physical_address() {
     let boot = fixture.boot("qemu-plain");
     let core = boot.dir.join("vmcore.elf");
     let vmlinux = fixture.vmlinux();
-    let out = kpeek(&[
+    let out = run_kpeek([
         os("read"),
         os("--vmlinux"),
         vmlinux.as_os_str(),
@@ -107,7 +100,7 @@ fn read_shows_the_banner_by_symbol_and_by_physical_address() {
     let phys = truth.kernel_code_phys().expect("iomem")
         + (truth.kallsyms("linux_banner").expect("banner")
             - truth.kallsyms("_text").expect("_text"));
-    let out = kpeek(&[
+    let out = run_kpeek([
         os("read"),
         os("--phys"),
         os("--vmlinux"),
@@ -129,7 +122,7 @@ fn a_vmlinux_from_another_kernel_is_refused() {
         (f612.vmlinux(), f61.boot("qemu-plain")),
     ] {
         let core = boot.dir.join("vmcore.elf");
-        let out = kpeek(&[
+        let out = run_kpeek([
             os("ps"),
             os("--vmlinux"),
             vmlinux.as_os_str(),
@@ -172,7 +165,7 @@ fn bad_inputs_get_a_clear_error_and_no_panic() {
     for (name, bytes) in cases {
         let path = dir.join(name);
         std::fs::write(&path, bytes).expect("write");
-        let out = kpeek(&[
+        let out = run_kpeek([
             os("ps"),
             os("--vmlinux"),
             vmlinux.as_os_str(),
@@ -195,7 +188,7 @@ fn bad_inputs_get_a_clear_error_and_no_panic() {
     let not_elf = dir.join("not-a-vmlinux");
     std::fs::write(&not_elf, b"nope").expect("write");
     let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
-    let out = kpeek(&[
+    let out = run_kpeek([
         os("ps"),
         os("--vmlinux"),
         not_elf.as_os_str(),

@@ -13,7 +13,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Fixture;
@@ -39,7 +39,7 @@ const RLIMIT_AS: i32 = 9;
 /// Run kpeek with a deadline and a cap on its address space.
 fn run(args: &[&std::ffi::OsStr]) -> Outcome {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
+    let mut cmd = common::kpeek_command();
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe; it only touches the child.
     unsafe {
@@ -301,7 +301,7 @@ fn a_garbage_stack_ends_that_trace_and_no_other() {
     }
     let file = scratch("garbage-stack.elf");
     std::fs::write(&file, &dump).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+    let out = common::kpeek_command()
         .args(["bt", "--all", "--no-lines", "--format", "json", "--vmlinux"])
         .arg(fixture.vmlinux())
         .arg("--core")

@@ -7,13 +7,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{Boot, Fixture};
 use kpeek::kernel::{OpenOptions, Program};
 
-fn kpeek(args: &[&str], vmlinux: &Path, core: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpeek"))
+/// `kpeek ARGS --vmlinux V --core C`.
+fn run_kpeek_on_dump(args: &[&str], vmlinux: &Path, core: &Path) -> Output {
+    common::kpeek_command()
         .args(args)
         .arg("--vmlinux")
         .arg(vmlinux)
@@ -86,7 +87,7 @@ fn dmesg_equals_the_guests_own_log_on_every_dump() {
         let vmlinux = fixture.vmlinux();
         // The guest's syslog (READ_ALL): `<prio>[ts][caller] text`.
         let raw = ok(
-            &kpeek(&["dmesg", "--raw", "--caller"], &vmlinux, &core),
+            &run_kpeek_on_dump(&["dmesg", "--raw", "--caller"], &vmlinux, &core),
             &what,
         );
         let ours: Vec<&str> = raw.lines().collect();
@@ -100,7 +101,7 @@ fn dmesg_equals_the_guests_own_log_on_every_dump() {
         compared += theirs.len();
 
         // Plain dmesg style: the same lines without `<prio>` and the caller.
-        let plain = ok(&kpeek(&["dmesg"], &vmlinux, &core), &what);
+        let plain = ok(&run_kpeek_on_dump(&["dmesg"], &vmlinux, &core), &what);
         for (t, p) in theirs.iter().zip(plain.lines()) {
             let t = &t[t.find('>').expect("<prio>") + 1..];
             let (ts, rest) = t.split_at(14);
@@ -136,7 +137,7 @@ fn dmesg_equals_the_guests_own_log_on_every_dump() {
 
         // JSON: one record per sequence number, no gaps, levels 0..7.
         let json: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["dmesg", "--format", "json"], &vmlinux, &core),
+            &run_kpeek_on_dump(&["dmesg", "--format", "json"], &vmlinux, &core),
             &what,
         ))
         .expect("json");
@@ -165,11 +166,11 @@ fn lsmod_equals_proc_modules_on_every_dump() {
         // The command line on the kdumps, in process on the other dumps.
         let (out, json): (String, serde_json::Value) = if boot.name == "kdump" {
             let out = ok(
-                &kpeek(&["lsmod", "--style", "proc"], &fixture.vmlinux(), &core),
+                &run_kpeek_on_dump(&["lsmod", "--style", "proc"], &fixture.vmlinux(), &core),
                 &what,
             );
             let json = serde_json::from_str(&ok(
-                &kpeek(&["lsmod", "--format", "json"], &fixture.vmlinux(), &core),
+                &run_kpeek_on_dump(&["lsmod", "--format", "json"], &fixture.vmlinux(), &core),
                 &what,
             ))
             .expect("json");
@@ -223,13 +224,16 @@ fn info_summarises_the_crash_like_the_guest_saw_it() {
         // The command line on the kdumps, in process on the other dumps.
         let (info, text): (serde_json::Value, String) = if boot.name == "kdump" {
             let json = serde_json::from_str(&ok(
-                &kpeek(&["info", "--format", "json"], &fixture.vmlinux(), &core),
+                &run_kpeek_on_dump(&["info", "--format", "json"], &fixture.vmlinux(), &core),
                 &what,
             ))
             .expect("json");
             (
                 json,
-                ok(&kpeek(&["info"], &fixture.vmlinux(), &core), &what),
+                ok(
+                    &run_kpeek_on_dump(&["info"], &fixture.vmlinux(), &core),
+                    &what,
+                ),
             )
         } else {
             let prog =
@@ -375,7 +379,7 @@ fn cpus_shows_what_each_cpu_was_running() {
     for fixture in Fixture::all() {
         let core = fixture.boot("kdump").dir.join("vmcore.kdump");
         let lx = ok(
-            &kpeek(&["cpus", "--style", "lx"], &fixture.vmlinux(), &core),
+            &run_kpeek_on_dump(&["cpus", "--style", "lx"], &fixture.vmlinux(), &core),
             "lx",
         );
         assert_eq!(
@@ -383,7 +387,7 @@ fn cpus_shows_what_each_cpu_was_running() {
             "Possible CPUs : [0, 1]\nPresent CPUs  : [0, 1]\nOnline CPUs   : [0, 1]\nActive CPUs   : [0, 1]\n"
         );
         let json: serde_json::Value = serde_json::from_str(&ok(
-            &kpeek(&["cpus", "--format", "json"], &fixture.vmlinux(), &core),
+            &run_kpeek_on_dump(&["cpus", "--format", "json"], &fixture.vmlinux(), &core),
             "json",
         ))
         .expect("json");
@@ -391,26 +395,15 @@ fn cpus_shows_what_each_cpu_was_running() {
             .as_str()
             .expect("task")
             .starts_with("0xffff"));
-        let table = ok(&kpeek(&["cpus"], &fixture.vmlinux(), &core), "table");
+        let table = ok(
+            &run_kpeek_on_dump(&["cpus"], &fixture.vmlinux(), &core),
+            "table",
+        );
         assert!(
             table.starts_with("CPU  ONLINE  IDLE  NR_RUNNING"),
             "{table}"
         );
     }
-}
-
-/// Where a physical address lives in an ELF dump file.
-fn elf_file_offset(dump: &[u8], paddr: u64) -> usize {
-    use object::read::elf::{ElfFile64, ProgramHeader};
-    let elf = ElfFile64::<object::Endianness>::parse(dump).expect("ELF");
-    let e = elf.endian();
-    for ph in elf.elf_program_headers() {
-        let (start, size) = (ph.p_paddr(e), ph.p_filesz(e));
-        if ph.p_type(e) == object::elf::PT_LOAD && paddr >= start && paddr < start + size {
-            return (ph.p_offset(e) + paddr - start) as usize;
-        }
-    }
-    panic!("physical {paddr:#x} not in the dump");
 }
 
 #[test]
@@ -444,7 +437,7 @@ fn a_damaged_ring_prints_what_it_can_and_marks_the_gaps() {
         .expect("bits");
     let phys = |a: u64| prog.space.translate(va(a)).expect("translate").0;
 
-    let clean = ok(&kpeek(&["dmesg"], &vmlinux, &core), "clean");
+    let clean = ok(&run_kpeek_on_dump(&["dmesg"], &vmlinux, &core), "clean");
     let lines: Vec<&str> = clean.lines().collect();
     let index = |text: &str| lines.iter().position(|l| l.ends_with(text)).expect(text);
     // One record per line here, sequence numbers from 0: line i is record i.
@@ -453,22 +446,22 @@ fn a_damaged_ring_prints_what_it_can_and_marks_the_gaps() {
 
     let mut dump = std::fs::read(&core).expect("dump");
     // Record a: its descriptor claims another id.
-    let off = elf_file_offset(&dump, phys(desc(a)));
+    let off = common::elf_file_offset(&dump, phys(desc(a)));
     dump[off..off + 8].copy_from_slice(&0x8000_0000_0000_1234u64.to_le_bytes());
     // Record b: its text block claims another owner.
     let begin = prog.read_u64(va(desc(b) + begin_off)).expect("begin");
     let block = data + (begin & ((1 << size_bits) - 1));
-    let off = elf_file_offset(&dump, phys(block));
+    let off = common::elf_file_offset(&dump, phys(block));
     dump[off..off + 8].copy_from_slice(&0x4242u64.to_le_bytes());
     let path = std::env::temp_dir().join(format!("kpeek-prb-{}.elf", std::process::id()));
     std::fs::write(&path, &dump).expect("write");
-    let out = kpeek(&["dmesg"], &vmlinux, &path);
-    let json = kpeek(&["dmesg", "--format", "json"], &vmlinux, &path);
+    let out = run_kpeek_on_dump(&["dmesg"], &vmlinux, &path);
+    let json = run_kpeek_on_dump(&["dmesg", "--format", "json"], &vmlinux, &path);
     // A ring header that makes no sense: a clear error, no output.
-    let bits = elf_file_offset(&dump, phys(prb + m("desc_ring.count_bits")));
+    let bits = common::elf_file_offset(&dump, phys(prb + m("desc_ring.count_bits")));
     dump[bits..bits + 4].copy_from_slice(&63u32.to_le_bytes());
     std::fs::write(&path, &dump).expect("write");
-    let header = kpeek(&["dmesg"], &vmlinux, &path);
+    let header = run_kpeek_on_dump(&["dmesg"], &vmlinux, &path);
     let _ = std::fs::remove_file(&path);
     let err = String::from_utf8_lossy(&header.stderr);
     assert_eq!(header.status.code(), Some(1), "{err}");

@@ -46,7 +46,7 @@ impl Guest {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         let port = free_port();
-        let qemu = Command::new("qemu-system-x86_64")
+        let qemu = Command::new(common::require_tool("qemu-system-x86_64"))
             .args([
                 "-machine",
                 "pc",
@@ -131,8 +131,9 @@ impl Guest {
     }
 }
 
-fn kpeek(args: &[&str], vmlinux: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpeek"))
+/// `kpeek ARGS --vmlinux V` (ARGS name the guest: `--qemu HOST:PORT`).
+fn run_kpeek_with_vmlinux(args: &[&str], vmlinux: &Path) -> Output {
+    common::kpeek_command()
         .args(args)
         .arg("--vmlinux")
         .arg(vmlinux)
@@ -202,7 +203,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
     for fixture in Fixture::all() {
         let guest = Guest::boot(&fixture, "");
         let qemu = format!("127.0.0.1:{}", guest.port);
-        let out = kpeek(
+        let out = run_kpeek_with_vmlinux(
             &["ps", "--threads", "--format", "json", "--qemu", &qemu],
             &fixture.vmlinux(),
         );
@@ -227,7 +228,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
         // its page tables show) and BTF. The same tasks as with the vmlinux
         // and as the guest's /proc, in a bounded number of packets.
         let t = Instant::now();
-        let alone = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        let alone = common::kpeek_command()
             .args(["ps", "--threads", "--format", "json", "--qemu", &qemu])
             .env("KPEEK_TRACE_RSP", "1")
             .output()
@@ -278,7 +279,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             "{}: {same} tasks in common",
             fixture.name
         );
-        let info = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        let info = common::kpeek_command()
             .args(["info", "--format", "json", "--qemu", &qemu])
             .output()
             .expect("kpeek");
@@ -294,7 +295,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
         );
         assert!(guest.running(), "{}: left stopped", fixture.name);
         // Kernel stacks of the live guest, with the CPUs' registers from the gdbstub.
-        let out = kpeek(
+        let out = run_kpeek_with_vmlinux(
             &[
                 "bt", "--all", "--cpus", "--style", "proc", "--format", "json", "--qemu", &qemu,
             ],
@@ -318,7 +319,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
         // The log and the modules, through QEMU's gdbstub: the guest's own
         // syslog is the beginning of kpeek's; /proc/modules exactly.
         let truth = guest.truth();
-        let out = kpeek(
+        let out = run_kpeek_with_vmlinux(
             &["dmesg", "--raw", "--caller", "--qemu", &qemu],
             &fixture.vmlinux(),
         );
@@ -328,7 +329,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
         let ours: Vec<&str> = log.lines().take(theirs.len()).collect();
         assert!(theirs.len() > 150, "{}", fixture.name);
         assert_eq!(ours, theirs, "{}: dmesg --qemu", fixture.name);
-        let out = kpeek(
+        let out = run_kpeek_with_vmlinux(
             &["lsmod", "--style", "proc", "--qemu", &qemu],
             &fixture.vmlinux(),
         );
@@ -345,7 +346,7 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             .into_iter()
             .find(|f| f.name != fixture.name)
             .expect("two fixtures");
-        let out = kpeek(&["ps", "--qemu", &qemu], &other.vmlinux());
+        let out = run_kpeek_with_vmlinux(&["ps", "--qemu", &qemu], &other.vmlinux());
         assert_eq!(out.status.code(), Some(1), "{}", fixture.name);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -412,7 +413,7 @@ fn check_stacks(fixture: &Fixture, bt: &str, truth: &Truth) {
 
 /// Real GDB, attached to QEMU's gdbstub.
 fn gdb(fixture: &Fixture, port: u16, commands: &[&str]) -> String {
-    let mut cmd = Command::new("gdb");
+    let mut cmd = Command::new(common::require_tool("gdb"));
     cmd.args([
         "-nx",
         "-batch",
@@ -560,7 +561,7 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
 
 /// Real GDB with no symbol file, attached to QEMU's gdbstub.
 fn gdb_without_file(port: u16, commands: &[&str]) -> String {
-    let mut cmd = Command::new("gdb");
+    let mut cmd = Command::new(common::require_tool("gdb"));
     cmd.args([
         "-nx",
         "-batch",
@@ -670,7 +671,7 @@ fn kpeek_py_lx_ps_prints_exactly_what_the_kernels_own_lx_ps_prints() {
 fn nothing_listening_is_a_clear_error() {
     let fixture = Fixture::load("linux-6.12");
     let port = free_port();
-    let out = kpeek(
+    let out = run_kpeek_with_vmlinux(
         &["ps", "--qemu", &format!("127.0.0.1:{port}")],
         &fixture.vmlinux(),
     );
@@ -744,7 +745,7 @@ fn a_connection_dropped_mid_read_is_a_clear_error() {
     });
     let fixture = Fixture::load("linux-6.12");
     let t = Instant::now();
-    let out = kpeek(
+    let out = run_kpeek_with_vmlinux(
         &["ps", "--qemu", &format!("127.0.0.1:{port}")],
         &fixture.vmlinux(),
     );
@@ -770,7 +771,7 @@ fn gdb_stays_usable_when_kpeek_py_fails() {
         ),
         ("/nonexistent/kpeek".to_owned(), "kpeek"),
     ] {
-        let out = Command::new("gdb")
+        let out = Command::new(common::require_tool("gdb"))
             .args(["-nx", "-batch", "-ex"])
             .arg(format!("file {}", fixture.vmlinux().display()))
             .args([

@@ -8,13 +8,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use kpeek::kernel::{OpenOptions, Program};
 
-fn kpeek(args: &[&str], core: &Path, vmlinux: Option<&Path>) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
+/// `kpeek ARGS --core C [--vmlinux V]`: its standard output; it must succeed.
+fn kpeek_stdout(args: &[&str], core: &Path, vmlinux: Option<&Path>) -> String {
+    let mut cmd = common::kpeek_command();
     cmd.args(args).arg("--core").arg(core);
     if let Some(v) = vmlinux {
         cmd.arg("--vmlinux").arg(v);
@@ -42,20 +42,20 @@ fn ps_and_info_equal_the_vmlinux_output() {
                 // (`threads` and the other listings render the same task
                 // list: tests/ps.rs checks them with the vmlinux.)
                 let args = ["ps", "--threads", "--format", "json"];
-                let with = kpeek(&args, &core, Some(&vmlinux));
-                let without = kpeek(&args, &core, None);
+                let with = kpeek_stdout(&args, &core, Some(&vmlinux));
+                let without = kpeek_stdout(&args, &core, None);
                 assert!(
                     with == without,
                     "{}: ps differs without the vmlinux",
                     core.display()
                 );
                 let info: serde_json::Value =
-                    serde_json::from_str(&kpeek(&["info", "--format", "json"], &core, None))
+                    serde_json::from_str(&kpeek_stdout(&["info", "--format", "json"], &core, None))
                         .expect("JSON");
                 assert_eq!(info["types"], "btf", "{}", core.display());
                 assert_eq!(info["symbols"], "kallsyms");
                 assert!(info["vmlinux"].is_null());
-                let with: serde_json::Value = serde_json::from_str(&kpeek(
+                let with: serde_json::Value = serde_json::from_str(&kpeek_stdout(
                     &["info", "--format", "json"],
                     &core,
                     Some(&vmlinux),

@@ -4,7 +4,8 @@
 //! The kernels are the fixtures' (`vmlinux-fixtures/linux-*`). The oracle
 //! is `pahole -F dwarf -C NAME`: the outputs saved when the fixtures were
 //! built (`oracles/pahole/NAME.txt`) and, for other options, pahole run now
-//! (CI installs dwarves 1.24; without pahole those tests fail, not pass).
+//! (`cargo nextest run` installs dwarves 1.24 first; without pahole those
+//! tests fail, saying how to install it: `common::require_tool`).
 
 mod common;
 
@@ -93,20 +94,8 @@ const STRUCTS: &[&str] = &[
     "seqcount",
 ];
 
-fn vmlinux(version: &str) -> Option<PathBuf> {
-    Some(common::Fixture::load(&format!("linux-{version}")).vmlinux())
-}
-
-fn pahole_available() -> bool {
-    let ok = Command::new("pahole")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "pahole (Debian's dwarves) is needed as the oracle: apt-get install dwarves"
-    );
-    ok
+fn vmlinux(version: &str) -> PathBuf {
+    common::Fixture::load(&format!("linux-{version}")).vmlinux()
 }
 
 /// `pahole -F dwarf -C name vmlinux`, or `None` when pahole prints nothing.
@@ -122,7 +111,7 @@ fn pahole(vmlinux: &Path, args: &[&str], name: &str) -> Option<String> {
             }
         }
     }
-    let out = Command::new("pahole")
+    let out = Command::new(common::require_tool("pahole"))
         .args(["-F", "dwarf"])
         .args(args)
         .args(["-C", name])
@@ -133,7 +122,8 @@ fn pahole(vmlinux: &Path, args: &[&str], name: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn kpeek(di: &KernelDebugInfo, name: &str, opts: &PaholeOptions) -> String {
+/// `kpeek pahole -C name` with `opts`, rendered in-process.
+fn kpeek_pahole_text(di: &KernelDebugInfo, name: &str, opts: &PaholeOptions) -> String {
     let mut out = Vec::new();
     render_pahole(di, &[name.to_string()], opts, &mut out)
         .unwrap_or_else(|e| panic!("kpeek pahole {name}: {e}"));
@@ -141,10 +131,7 @@ fn kpeek(di: &KernelDebugInfo, name: &str, opts: &PaholeOptions) -> String {
 }
 
 fn compare_all(version: &str, pahole_args: &[&str], opts: &PaholeOptions, names: &[&str]) {
-    let Some(path) = vmlinux(version) else { return };
-    if !pahole_available() {
-        return;
-    }
+    let path = vmlinux(version);
     let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
     let mut failures = Vec::new();
     let mut compared = 0;
@@ -153,7 +140,7 @@ fn compare_all(version: &str, pahole_args: &[&str], opts: &PaholeOptions, names:
             continue;
         };
         compared += 1;
-        let got = kpeek(&di, name, opts);
+        let got = kpeek_pahole_text(&di, name, opts);
         if got != want {
             failures.push(format!("{name}: {}", common::first_difference(&want, &got)));
         }
@@ -285,9 +272,7 @@ fn all_members(text: &str) -> Vec<ParsedMember> {
 #[test]
 fn member_offsets_agree_with_pahole() {
     for version in ["6.1", "6.12"] {
-        let Some(path) = vmlinux(version) else {
-            continue;
-        };
+        let path = vmlinux(version);
         let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
         for name in STRUCTS {
             let mut out = Vec::new();
@@ -322,7 +307,7 @@ fn member_offsets_agree_with_pahole() {
 
 #[test]
 fn debug_info_api_on_linux_6_1() {
-    let Some(path) = vmlinux("6.1") else { return };
+    let path = vmlinux("6.1");
     let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
 
     assert_eq!(di.type_size("struct task_struct").unwrap(), 6528);
@@ -404,7 +389,7 @@ fn debug_info_api_on_linux_6_1() {
 
 #[test]
 fn debug_info_api_on_linux_6_12() {
-    let Some(path) = vmlinux("6.12") else { return };
+    let path = vmlinux("6.12");
     let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
     assert_eq!(di.type_size("task_struct").unwrap(), 6592);
     assert_eq!(di.member("task_struct", "tasks").unwrap().offset, 816);
@@ -416,14 +401,10 @@ fn debug_info_api_on_linux_6_12() {
     assert_eq!(di.enumerator("PIDTYPE_TGID"), Some(1));
 }
 
-fn kpeek_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kpeek"))
-}
-
 #[test]
 fn cli_prints_like_pahole_and_fails_clearly() {
-    let Some(path) = vmlinux("6.1") else { return };
-    let out = kpeek_bin()
+    let path = vmlinux("6.1");
+    let out = common::kpeek_command()
         .args(["pahole", "--vmlinux"])
         .arg(&path)
         .args(["-C", "list_head,hlist_node"])
@@ -433,11 +414,9 @@ fn cli_prints_like_pahole_and_fails_clearly() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("struct list_head {\n"), "{text}");
     assert!(text.contains("};\nstruct hlist_node {\n"), "{text}");
-    if pahole_available() {
-        assert_eq!(Some(text), pahole(&path, &[], "list_head,hlist_node"));
-    }
+    assert_eq!(Some(text), pahole(&path, &[], "list_head,hlist_node"));
 
-    let out = kpeek_bin()
+    let out = common::kpeek_command()
         .args(["pahole", "--vmlinux"])
         .arg(&path)
         .arg("task_strcut")
@@ -451,7 +430,7 @@ fn cli_prints_like_pahole_and_fails_clearly() {
         "{err}"
     );
 
-    let out = kpeek_bin()
+    let out = common::kpeek_command()
         .args(["pahole", "--vmlinux", "/etc/hostname", "task_struct"])
         .output()
         .unwrap();
@@ -462,8 +441,8 @@ fn cli_prints_like_pahole_and_fails_clearly() {
 
 #[test]
 fn cli_json_layout() {
-    let Some(path) = vmlinux("6.1") else { return };
-    let out = kpeek_bin()
+    let path = vmlinux("6.1");
+    let out = common::kpeek_command()
         .args(["pahole", "--format", "json", "--vmlinux"])
         .arg(&path)
         .arg("task_struct")
@@ -490,28 +469,28 @@ fn cli_json_layout() {
 /// `objcopy --compress-debug-sections` output reads the same (zlib, zstd).
 #[test]
 fn compressed_debug_sections() {
-    let Some(path) = vmlinux("6.12") else { return };
+    let path = vmlinux("6.12");
     for format in ["zlib", "zstd"] {
         let out = std::env::temp_dir().join(format!(
             "kpeek-test-{}-{format}.vmlinux",
             std::process::id()
         ));
-        let status = Command::new("objcopy")
+        let status = Command::new(common::require_tool("objcopy"))
             .arg(format!("--compress-debug-sections={format}"))
             .arg(&path)
             .arg(&out)
             .status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("skipping {format}: objcopy cannot compress with it");
-            continue;
-        }
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "objcopy --compress-debug-sections={format} failed (binutils 2.40 or later compresses with zstd)"
+        );
         let plain = KernelDebugInfo::open(&path).expect("vmlinux opens");
         let packed = KernelDebugInfo::open(&out).expect("compressed vmlinux opens");
         for name in ["task_struct", "sk_buff", "printk_ringbuffer"] {
             let opts = PaholeOptions::default();
             assert_eq!(
-                kpeek(&packed, name, &opts),
-                kpeek(&plain, name, &opts),
+                kpeek_pahole_text(&packed, name, &opts),
+                kpeek_pahole_text(&plain, name, &opts),
                 "{format} {name}"
             );
         }
@@ -525,7 +504,7 @@ fn compressed_debug_sections() {
 /// `KPEEK_TEST_VMLINUX_O=path/vmlinux.o cargo nextest run --run-ignored all`,
 /// with its vmlinux beside it.
 #[test]
-#[ignore = "needs a vmlinux.o from a kernel build tree (KPEEK_TEST_VMLINUX_O)"]
+#[ignore = "needs a vmlinux.o, which the fixtures do not ship: set KPEEK_TEST_VMLINUX_O and pass --run-ignored all"]
 fn relocatable_object_gets_relocated() {
     let object =
         PathBuf::from(std::env::var_os("KPEEK_TEST_VMLINUX_O").expect("KPEEK_TEST_VMLINUX_O"));
@@ -535,8 +514,8 @@ fn relocatable_object_gets_relocated() {
     let opts = PaholeOptions::default();
     for name in ["task_struct", "list_head"] {
         assert_eq!(
-            kpeek(&unlinked, name, &opts),
-            kpeek(&linked, name, &opts),
+            kpeek_pahole_text(&unlinked, name, &opts),
+            kpeek_pahole_text(&linked, name, &opts),
             "{name}"
         );
     }
@@ -585,7 +564,7 @@ fn first_difference_all(want: &str, got: &str) -> String {
 }
 
 fn all_identical(version: &str) {
-    let Some(path) = vmlinux(version) else { return };
+    let path = vmlinux(version);
     let want = pahole_all_oracle(version);
     let di = KernelDebugInfo::open(&path).expect("vmlinux opens");
     let mut out = Vec::new();
@@ -614,11 +593,9 @@ fn pahole_all_identical_linux_6_12() {
 /// `--all --hex` through the binary, against pahole run now.
 #[test]
 fn cli_all_hex_like_pahole() {
-    let Some(path) = vmlinux("6.12") else { return };
-    if !pahole_available() {
-        return;
-    }
-    let out = kpeek_bin()
+    let path = vmlinux("6.12");
+    let pahole = common::require_tool("pahole");
+    let out = common::kpeek_command()
         .args(["pahole", "--all", "--hex", "--vmlinux"])
         .arg(&path)
         .output()
@@ -629,7 +606,7 @@ fn cli_all_hex_like_pahole() {
         String::from_utf8_lossy(&out.stderr)
     );
     let got = String::from_utf8(out.stdout).unwrap();
-    let want = Command::new("pahole")
+    let want = Command::new(pahole)
         .args(["-F", "dwarf", "--hex"])
         .arg(&path)
         .output()
@@ -645,8 +622,8 @@ fn cli_all_hex_like_pahole() {
 /// `--all --format json`: one layout per struct pahole prints, in its order.
 #[test]
 fn cli_all_json_in_pahole_order() {
-    let Some(path) = vmlinux("6.1") else { return };
-    let out = kpeek_bin()
+    let path = vmlinux("6.1");
+    let out = common::kpeek_command()
         .args(["pahole", "--all", "--format", "json", "--vmlinux"])
         .arg(&path)
         .output()
@@ -683,7 +660,7 @@ fn cli_all_json_in_pahole_order() {
     assert_eq!(task["size"], 6528);
 
     // --all takes no names.
-    let out = kpeek_bin()
+    let out = common::kpeek_command()
         .args(["pahole", "--all", "--vmlinux"])
         .arg(&path)
         .arg("task_struct")
@@ -697,12 +674,12 @@ fn cli_all_json_in_pahole_order() {
 /// damaged or foreign file is detected, ignored and rewritten.
 #[test]
 fn index_cache_is_written_reused_and_rebuilt_when_damaged() {
-    let Some(path) = vmlinux("6.12") else { return };
+    let path = vmlinux("6.12");
     let dir = std::env::temp_dir().join(format!("kpeek-index-cache-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     let names = STRUCTS.join(",");
     let run = |args: &[&str]| {
-        kpeek_bin()
+        common::kpeek_command()
             .env("KPEEK_CACHE_DIR", &dir)
             .args(["pahole", "--vmlinux"])
             .arg(&path)
@@ -763,7 +740,7 @@ fn index_cache_is_written_reused_and_rebuilt_when_damaged() {
     }
     // KPEEK_CACHE=off writes nothing.
     std::fs::remove_dir_all(&dir).ok();
-    let off = kpeek_bin()
+    let off = common::kpeek_command()
         .env("KPEEK_CACHE_DIR", &dir)
         .env("KPEEK_CACHE", "off")
         .args(["pahole", "--vmlinux"])

@@ -253,7 +253,7 @@ fn the_cli_prints_lx_ps_and_thrd_showall() {
     let boot = fixture.boot("qemu-plain");
     let core = boot.dir.join("vmcore.elf");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        let out = common::kpeek_command()
             .args(args)
             .arg("--vmlinux")
             .arg(fixture.vmlinux())
@@ -313,7 +313,7 @@ fn the_cli_prints_lx_ps_and_thrd_showall() {
 fn ps_on(vmlinux: &std::path::Path, dump: &[u8], name: &str) -> std::process::Output {
     let path = std::env::temp_dir().join(format!("kpeek-{name}-{}.elf", std::process::id()));
     std::fs::write(&path, dump).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+    let out = common::kpeek_command()
         .args(["ps", "--threads", "--vmlinux"])
         .arg(vmlinux)
         .arg("--core")
@@ -448,7 +448,7 @@ fn lx_style_matches_the_kernels_own_lx_ps() {
 
         // kpeek --style lx on a dump of the same kernel: the same workload, in the same order.
         let core = fixture.boot("qemu-plain").dir.join("vmcore.elf");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        let out = common::kpeek_command()
             .args(["ps", "--style", "lx", "--vmlinux"])
             .arg(fixture.vmlinux())
             .arg("--core")
@@ -540,7 +540,7 @@ fn kernel_stacks_translate_through_the_page_tables() {
 fn the_tree_puts_every_process_under_the_parent_proc_names() {
     for fixture in Fixture::all() {
         let boot = fixture.boot("qemu-plain");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        let out = common::kpeek_command()
             .args(["ps", "--tree", "--vmlinux"])
             .arg(fixture.vmlinux())
             .arg("--core")

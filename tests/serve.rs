@@ -22,14 +22,6 @@ const DEADLINE: Duration = Duration::from_secs(150);
 /// Tids of the CPU threads start here (see src/gdbserver/threads.rs).
 const CPU_TID_BASE: u64 = 0x80_0000;
 
-fn gdb_path() -> &'static str {
-    if Path::new("/usr/bin/gdb").is_file() {
-        "/usr/bin/gdb"
-    } else {
-        "gdb"
-    }
-}
-
 /// A running `kpeek serve`, killed on drop.
 struct Server {
     child: Child,
@@ -47,7 +39,7 @@ impl Server {
     /// up to its address.
     fn start_with(vmlinux: Option<&Path>, core: &Path, printed: &mut Vec<String>) -> Server {
         let started = Instant::now();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
+        let mut cmd = common::kpeek_command();
         cmd.arg("serve");
         if let Some(v) = vmlinux {
             cmd.arg("--vmlinux").arg(v);
@@ -152,7 +144,7 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
 
 /// `gdb -nx -batch VMLINUX -ex 'target remote ADDR' -ex CMD...`: all it printed.
 fn gdb(vmlinux: &Path, server: &Server, cmds: &[&str]) -> String {
-    let mut c = Command::new(gdb_path());
+    let mut c = Command::new(common::require_tool("gdb"));
     c.args(["-nx", "-batch"]).arg(vmlinux);
     c.arg("-ex").arg(format!("target remote {}", server.addr()));
     for cmd in cmds {
@@ -164,7 +156,7 @@ fn gdb(vmlinux: &Path, server: &Server, cmds: &[&str]) -> String {
 
 /// `gdb -nx -batch -ex 'target remote ADDR' -ex CMD...` with no symbol file.
 fn gdb_bare(server: &Server, cmds: &[&str]) -> String {
-    let mut c = Command::new(gdb_path());
+    let mut c = Command::new(common::require_tool("gdb"));
     c.args(["-nx", "-batch"]);
     c.arg("-ex").arg(format!("target remote {}", server.addr()));
     for cmd in cmds {
@@ -229,8 +221,8 @@ fn is_scheduler_frame(f: &str) -> bool {
 }
 
 /// `kpeek ps --threads --format json`: (pid, comm, kthread) of every task.
-fn kpeek_tasks(vmlinux: &Path, core: &Path) -> Vec<(i64, String, bool)> {
-    let (ok, out, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
+fn kpeek_ps_tasks(vmlinux: &Path, core: &Path) -> Vec<(i64, String, bool)> {
+    let (ok, out, err) = run(common::kpeek_command()
         .args(["ps", "--threads", "--format", "json", "--vmlinux"])
         .arg(vmlinux)
         .arg("--core")
@@ -282,7 +274,7 @@ fn check_dump(fixture: &str, boot: &str, file: &str) {
 
     // Exactly the tasks of `kpeek ps --threads`, plus the CPUs first.
     let threads = parse_info_threads(&out);
-    let tasks = kpeek_tasks(&vmlinux, &core);
+    let tasks = kpeek_ps_tasks(&vmlinux, &core);
     let cpus: Vec<&GdbThread> = threads.iter().filter(|t| t.tid >= CPU_TID_BASE).collect();
     assert_eq!(cpus.len(), 2, "{file}: two CPUs (qemu -smp 2):\n{out}");
     for (i, cpu) in cpus.iter().enumerate() {
@@ -494,7 +486,7 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
         out.contains("= \"init\", '\\000'"),
         "$lx_task_by_pid(1)->comm:\n{out}"
     );
-    let (ok, want, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
+    let (ok, want, err) = run(common::kpeek_command()
         .args(["ps", "--style", "lx", "--vmlinux"])
         .arg(&vmlinux)
         .arg("--core")
@@ -512,7 +504,7 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
 
     // kpeek's own GDB extension on the same server: the same listing.
     let kpeek_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-scripts/kpeek.py");
-    let mut c = Command::new(gdb_path());
+    let mut c = Command::new(common::require_tool("gdb"));
     c.env("KPEEK", env!("CARGO_BIN_EXE_kpeek")).args([
         "-nx",
         "-batch",
@@ -538,7 +530,7 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
 
     // Per-CPU variables need .data..percpu left at 0: the add-symbol-file
     // line kpeek prints. Thread 2 is CPU 1, as on QEMU.
-    let mut c = Command::new(gdb_path());
+    let mut c = Command::new(common::require_tool("gdb"));
     c.args(["-nx", "-batch", "-ex"]).arg(format!(
         "add-symbol-file {} -o {:#x} -s .data..percpu 0",
         vmlinux.display(),
@@ -579,7 +571,7 @@ fn thread_apply_all_bt_covers_every_task() {
 
 #[test]
 fn refuses_a_network_address_without_allow_remote() {
-    let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek")).args([
+    let (ok, _, err) = run(common::kpeek_command().args([
         "serve",
         "--vmlinux",
         "/nonexistent",
@@ -665,7 +657,7 @@ fn kpeek_py_lx_commands_equal_the_kernels_own() {
             script.push(c.replace("$lx_", "$kpeek_"));
         }
         script.push("echo @@END\\n".to_owned());
-        let mut c = Command::new(gdb_path());
+        let mut c = Command::new(common::require_tool("gdb"));
         c.env("KPEEK", env!("CARGO_BIN_EXE_kpeek")).args([
             "-nx",
             "-batch",
@@ -748,7 +740,7 @@ fn served_without_a_vmlinux_gdb_sees_threads_registers_and_memory() {
         let threads = parse_info_threads(&out);
         let cpus = threads.iter().filter(|t| t.tid >= CPU_TID_BASE).count();
         assert_eq!(cpus, 2, "{fixture} {boot}:\n{out}");
-        let mut want: Vec<String> = kpeek_tasks(&vmlinux, &core)
+        let mut want: Vec<String> = kpeek_ps_tasks(&vmlinux, &core)
             .iter()
             .map(|(pid, comm, k)| {
                 if *k {
@@ -812,7 +804,7 @@ fn served_without_a_vmlinux_gdb_sees_threads_registers_and_memory() {
         // vmlinux's .BTF (once per kernel: the first command finds kallsyms).
         if boot == "kdump" {
             let kpeek_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-scripts/kpeek.py");
-            let mut c = Command::new(gdb_path());
+            let mut c = Command::new(common::require_tool("gdb"));
             c.env("KPEEK", env!("CARGO_BIN_EXE_kpeek"))
                 .args(["-nx", "-batch"]);
             for cmd in [
@@ -826,7 +818,7 @@ fn served_without_a_vmlinux_gdb_sees_threads_registers_and_memory() {
             }
             let (_, out, err) = run(&mut c);
             let mine = between(&out, "@@PAHOLE\n", "@@END");
-            let want = Command::new("pahole")
+            let want = Command::new(common::require_tool("pahole"))
                 .args(["-F", "btf", "-C", "task_struct,list_head"])
                 .arg(&vmlinux)
                 .output()

@@ -359,7 +359,7 @@ fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
     let init_span = prog.read_vec(VirtAddr(init_task.0 + lo), (hi - lo) as usize)?;
     let head_next = le(&init_span, l.tasks - lo, 8);
     let head = VirtAddr(init_task.0 + l.tasks);
-    let (entries, warning) = task_list(prog, &l, head, head, head_next, l.tasks);
+    let (entries, warning) = list_for_each_task(prog, &l, head, head, head_next, l.tasks);
     let mut leaders = vec![(init_task, init_span)];
     leaders.extend(entries);
     let broken = warning;
@@ -554,10 +554,10 @@ fn threads_of(
             let own = node - l.span.0;
             if le(leader_span, own + 8, 8) == head.0 {
                 let next = le(leader_span, own, 8);
-                task_list(prog, l, head, VirtAddr(leader.task.0 + node), next, node)
+                list_for_each_task(prog, l, head, VirtAddr(leader.task.0 + node), next, node)
             } else {
                 match prog.read_u64(head) {
-                    Ok(next) => task_list(prog, l, head, head, next, node),
+                    Ok(next) => list_for_each_task(prog, l, head, head, next, node),
                     Err(e) => (
                         Vec::new(),
                         Some(Warning::new(
@@ -573,7 +573,7 @@ fn threads_of(
         Threads::ThreadGroup { node } => {
             let next = le(leader_span, node - l.span.0, 8);
             let head = VirtAddr(leader.task.0 + node);
-            task_list(prog, l, head, head, next, node)
+            list_for_each_task(prog, l, head, head, next, node)
         }
     };
     warnings.extend(warning);
@@ -608,7 +608,7 @@ fn read_task(
 /// come with it. The same checks as [`list_for_each`]. The walk starts
 /// after `start` (the head, or an entry already read), whose `next` is
 /// `start_next`, and ends back at `head`.
-fn task_list(
+fn list_for_each_task(
     prog: &Program,
     l: &TaskOffsets,
     head: VirtAddr,

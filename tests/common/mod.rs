@@ -342,6 +342,78 @@ fn unpack(archive: &Path, dest: &Path, sha: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Where a program a test runs comes from: its Debian package.
+fn debian_package(tool: &str) -> &'static str {
+    match tool {
+        "pahole" => "dwarves",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        "gdb" => "gdb",
+        "objcopy" | "addr2line" => "binutils",
+        _ => "?",
+    }
+}
+
+/// The path of a program a test runs (an oracle such as pahole, or a host
+/// such as QEMU or GDB); a test that cannot have it fails, saying which
+/// program is missing and how to install it. `cargo nextest run` installs
+/// these first (scripts/install-test-deps.sh), so a missing one means that
+/// script could not (it said why at the start of the run).
+pub fn require_tool(tool: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(tool))
+            .find(|p| is_executable(p))
+    });
+    found.unwrap_or_else(|| {
+        let pkg = debian_package(tool);
+        let why = std::env::var("KPEEK_TEST_DEPS_NOT_INSTALLED")
+            .map(|why| format!(" (scripts/install-test-deps.sh could not: {why})"))
+            .unwrap_or_default();
+        panic!(
+            "this test runs `{tool}`, which is not installed{why}: \
+             install the Debian package {pkg} (apt-get install {pkg}, as root), \
+             or run `cargo nextest run` as root or with password-less sudo, which installs it"
+        )
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// For a test that needs something of this machine no install provides
+/// (the running kernel's BTF), before it returns early: says so on stderr;
+/// under CI (`CI` set) fails instead. The setup script prints the same at
+/// the start of the run, so the skip is never silent.
+pub fn skip_unless_ci(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "cannot run here: {reason}; under CI this is a failure"
+    );
+    eprintln!("SKIPPED: {reason}");
+}
+
+/// `kpeek` (the binary under test), ready for arguments.
+pub fn kpeek_command() -> std::process::Command {
+    // Cargo sets it for integration tests; examples/tour.rs shares this
+    // file but runs no kpeek binary.
+    let kpeek = match option_env!("CARGO_BIN_EXE_kpeek") {
+        Some(kpeek) => kpeek,
+        None => panic!("the kpeek binary is known to integration tests only"),
+    };
+    std::process::Command::new(kpeek)
+}
+
+/// Run the `kpeek` binary with `args`; its exit status and output.
+pub fn run_kpeek<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    kpeek_command().args(args).output().expect("run kpeek")
+}
+
 /// Where a physical address lives in an ELF dump file.
 pub fn elf_file_offset(dump: &[u8], paddr: u64) -> usize {
     use object::read::elf::{ElfFile64, ProgramHeader};
