@@ -6,6 +6,7 @@ pub mod info;
 pub mod kallsyms;
 pub mod modules;
 pub mod orc;
+pub mod orc_detect;
 pub mod printk;
 pub mod program;
 pub mod stack;

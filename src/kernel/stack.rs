@@ -33,7 +33,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
-use super::orc::{reg, OrcEntry, OrcTable, OrcType, OrcVersion};
+use super::orc::{reg, OrcEntry, OrcFormat, OrcTable, OrcType, OrcVersion};
 use super::program::Program;
 use super::switch::{read_kernel, SwitchFrame};
 use super::task::Task;
@@ -51,6 +51,7 @@ mod pt {
     pub const R13: u64 = 2;
     pub const BP: u64 = 4;
     pub const R10: u64 = 7;
+    pub const AX: u64 = 10;
     pub const DX: u64 = 12;
     pub const DI: u64 = 14;
     pub const IP: u64 = 16;
@@ -251,7 +252,7 @@ struct State {
 /// then ask for as many stacks as needed.
 pub struct Unwinder<'p> {
     prog: &'p Program,
-    version: OrcVersion,
+    format: OrcFormat,
     orc: OrcTable,
     modules: Vec<ModuleCode>,
     /// Notes about what is missing (module tables unreadable, ...).
@@ -275,18 +276,18 @@ impl<'p> Unwinder<'p> {
     /// memory when the file lacks them; each module's from the dump) and
     /// what else the unwinder needs.
     pub fn new(prog: &'p Program, cpu_regs: BTreeMap<u32, Registers>) -> Result<Unwinder<'p>> {
-        let release = prog.banner.split_whitespace().nth(2).unwrap_or("");
-        let version = OrcVersion::for_release(release);
         let offset = prog.located.layout.kaslr_offset;
         let mut notices = Vec::new();
-        let orc = match (
+        let (ip_base, ips, orcs) = match (
             prog.debug.section(".orc_unwind_ip"),
             prog.debug.section(".orc_unwind"),
         ) {
-            (Some((ip_addr, ips)), Some((_, orcs))) => {
-                OrcTable::parse(ip_addr.get().wrapping_add(offset), ips, orcs, version)?
-            }
-            _ => Self::orc_from_memory(prog, version).map_err(|e| Error::BadFile {
+            (Some((ip_addr, ips)), Some((_, orcs))) => (
+                ip_addr.get().wrapping_add(offset),
+                std::borrow::Cow::Borrowed(ips),
+                std::borrow::Cow::Borrowed(orcs),
+            ),
+            _ => Self::orc_from_memory(prog).map_err(|e| Error::BadFile {
                 path: prog.debug.path().to_path_buf(),
                 what: format!(
                     "kernel backtraces need ORC tables (CONFIG_UNWINDER_ORC): \
@@ -294,6 +295,11 @@ impl<'p> Unwinder<'p> {
                 ),
             })?,
         };
+        // The layout and register numbering, from the kernel itself.
+        let detected = super::orc_detect::detect(prog, &orcs)?;
+        notices.extend(detected.warning);
+        let format = detected.format;
+        let orc = OrcTable::parse(ip_base, &ips, &orcs, format)?;
         let sym = |name: &str| prog.symbol(name).ok().map(|a| a.0);
         let range = |a: &str, b: &str| Some((sym(a)?, sym(b)?));
         let text = range("_stext", "_etext")
@@ -316,7 +322,7 @@ impl<'p> Unwinder<'p> {
             (Some(s), Some(e)) if e.addr.get() > s.addr.get() => e.addr.get() - s.addr.get(),
             _ => 16 << 10,
         };
-        let modules = match Self::modules(prog, version) {
+        let modules = match Self::modules(prog, format) {
             Ok((m, mut n)) => {
                 notices.append(&mut n);
                 m
@@ -328,7 +334,7 @@ impl<'p> Unwinder<'p> {
         };
         Ok(Unwinder {
             prog,
-            version,
+            format,
             orc,
             modules,
             notices,
@@ -345,11 +351,23 @@ impl<'p> Unwinder<'p> {
 
     /// The ORC layout in use.
     pub fn version(&self) -> OrcVersion {
-        self.version
+        self.format.layout
+    }
+
+    /// The ORC format in use: layout and register numbering.
+    pub fn format(&self) -> OrcFormat {
+        self.format
     }
 
     /// The built-in ORC tables from the dump (`__start_orc_unwind_ip` ..).
-    fn orc_from_memory(prog: &Program, version: OrcVersion) -> Result<OrcTable> {
+    #[allow(clippy::type_complexity)]
+    fn orc_from_memory(
+        prog: &Program,
+    ) -> Result<(
+        u64,
+        std::borrow::Cow<'static, [u8]>,
+        std::borrow::Cow<'static, [u8]>,
+    )> {
         let ip_start = prog.symbol("__start_orc_unwind_ip")?;
         let ip_stop = prog.symbol("__stop_orc_unwind_ip")?;
         let orc_start = prog.symbol("__start_orc_unwind")?;
@@ -359,12 +377,12 @@ impl<'p> Unwinder<'p> {
         }
         let ips = prog.read_vec(ip_start, 4 * n as usize)?;
         let orcs = prog.read_vec(orc_start, 6 * n as usize)?;
-        OrcTable::parse(ip_start.0, &ips, &orcs, version)
+        Ok((ip_start.0, ips.into(), orcs.into()))
     }
 
     /// Every module on the `modules` list with its text range, ORC table
     /// and symbols.
-    fn modules(prog: &Program, version: OrcVersion) -> Result<(Vec<ModuleCode>, Vec<String>)> {
+    fn modules(prog: &Program, format: OrcFormat) -> Result<(Vec<ModuleCode>, Vec<String>)> {
         let d = &prog.debug;
         let kallsyms = d.member("module", "kallsyms")?.offset;
         let (symtab, num_symtab) = (
@@ -413,7 +431,7 @@ impl<'p> Unwinder<'p> {
                             read_kernel(prog, VirtAddr(ip_base), &mut ipb)?;
                             let mut ob = vec![0u8; 6 * n as usize];
                             read_kernel(prog, VirtAddr(read(orcs)?), &mut ob)?;
-                            OrcTable::parse(ip_base, &ipb, &ob, version)?
+                            OrcTable::parse(ip_base, &ipb, &ob, format)?
                         }
                     }
                     _ => OrcTable::default(),
@@ -801,18 +819,25 @@ impl<'p> Unwinder<'p> {
                 indirect = true;
                 state.bp.wrapping_add_signed(off(orc.sp_offset))
             }
-            r @ (reg::R10 | reg::R13 | reg::DI | reg::DX) => {
+            r @ (reg::R10 | reg::R13 | reg::DI | reg::DX | reg::AX) => {
                 let word = match r {
                     reg::R10 => pt::R10,
                     reg::R13 => pt::R13,
                     reg::DI => pt::DI,
+                    reg::AX => pt::AX,
                     _ => pt::DX,
                 };
                 self.get_reg(state, word, mem, initial).ok_or_else(|| {
                     err(format!("{}: the CFA is in a register nobody saved", here()))
                 })?
             }
-            r => return Err(err(format!("unknown ORC sp register {r} at {}", here()))),
+            r => {
+                return Err(err(format!(
+                    "unknown ORC sp register {} at {}",
+                    r & !reg::UNKNOWN,
+                    here()
+                )))
+            }
         };
         if indirect {
             sp = read(sp)?;
@@ -863,7 +888,13 @@ impl<'p> Unwinder<'p> {
             }
             reg::PREV_SP => state.bp = read(sp.wrapping_add_signed(off(orc.bp_offset)))?,
             reg::BP => state.bp = read(state.bp.wrapping_add_signed(off(orc.bp_offset)))?,
-            r => return Err(err(format!("unknown ORC bp register {r} at {}", here()))),
+            r => {
+                return Err(err(format!(
+                    "unknown ORC bp register {} at {}",
+                    r & !reg::UNKNOWN,
+                    here()
+                )))
+            }
         }
         // A stack that does not move up is a loop.
         let same_stack = match bounds {
