@@ -42,12 +42,13 @@ machine_uris() {
     # Every URI the machine's apt sources name (deb822 and one-line forms).
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
         awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }
-             /^deb / { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }'
+             /^deb / { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' || true
 }
-mirror=${KPEEK_DEBIAN_MIRROR:-$(machine_uris | grep -v -- '-security' | grep -m1 '/debian/*$' || true)}
+uris=$(machine_uris)
+mirror=${KPEEK_DEBIAN_MIRROR:-$(grep -v -- '-security' <<<"$uris" | grep -m1 '/debian/*$' || true)}
 [ -n "$mirror" ] || { echo "matrix: set KPEEK_DEBIAN_MIRROR to a Debian archive URL" >&2; exit 1; }
 mirror=${mirror%/}
-security=${KPEEK_DEBIAN_SECURITY_MIRROR:-$(machine_uris | grep -m1 -- '-security/*$' || echo "$mirror-security")}
+security=${KPEEK_DEBIAN_SECURITY_MIRROR:-$(grep -m1 -- '-security/*$' <<<"$uris" || echo "$mirror-security")}
 security=${security%/}
 apt_dir=$cache_root/apt
 mkdir -p "$apt_dir"/lists/partial "$apt_dir"/cache/archives/partial "$apt_dir"/parts
@@ -79,7 +80,12 @@ mkdir -p "$dest"
 echo "matrix: $abi -> $dest" >&2
 
 # --- the kernel, its vmlinux and qemu_fw_cfg ----------------------------------
-fetch() { (cd "$dest" && apt-get "${APT[@]}" -q download "$@" >&2); }
+fetch() { # packages not already downloaded into $dest
+    local p
+    for p in "$@"; do
+        ls "$dest/${p}"_*.deb >/dev/null 2>&1 || (cd "$dest" && apt-get "${APT[@]}" -q download "$p" >&2)
+    done
+}
 if [ ! -f "$dest/vmlinuz" ] || [ ! -f "$dest/modules.ok" ]; then
     if have "linux-binary-$abi"; then
         pkgs=("linux-binary-$abi" "linux-modules-$abi")
@@ -91,7 +97,11 @@ if [ ! -f "$dest/vmlinuz" ] || [ ! -f "$dest/modules.ok" ]; then
     for p in "${pkgs[@]}"; do
         dpkg-deb -x "$dest/${p}"_*.deb "$tmp"
     done
-    cp "$tmp/boot/vmlinuz-$abi" "$dest/vmlinuz"
+    # boot/vmlinuz-ABI, or (newer) usr/lib/modules/ABI/vmlinuz.
+    for f in "$tmp/boot/vmlinuz-$abi" "$tmp/usr/lib/modules/$abi/vmlinuz"; do
+        [ -f "$f" ] && cp "$f" "$dest/vmlinuz" && break
+    done
+    [ -f "$dest/vmlinuz" ] || { echo "matrix: no vmlinuz in ${pkgs[*]}" >&2; exit 1; }
     fw=$(find "$tmp/lib/modules/$abi" "$tmp/usr/lib/modules/$abi" -name 'qemu_fw_cfg.ko*' 2>/dev/null | head -1 || true)
     rm -f "$dest/qemu_fw_cfg.ko"
     case "$fw" in

@@ -33,7 +33,8 @@
 //! `kallsyms_markers` and `kallsyms_seqs_of_names` only speed up the
 //! kernel's own lookups; the whole table is decoded here once.
 //!
-//! Since Linux 6.0 VMCOREINFO carries the tables' addresses
+//! Since Linux 6.0 (5fd8fea935a1, "vmcoreinfo: include kallsyms symbols")
+//! VMCOREINFO carries the tables' addresses
 //! (`SYMBOL(kallsyms_names)` and so on), run-time addresses that need no
 //! KASLR offset; [`Location::from_vmcoreinfo`] reads them. With a vmlinux,
 //! [`Location::from_symbols`] finds them by symbol instead.
@@ -90,7 +91,9 @@ pub enum AddressTable {
 }
 
 impl Location {
-    /// The tables as VMCOREINFO names them (Linux 6.0 and later).
+    /// The tables as VMCOREINFO names them (Linux 6.0 and later, 5fd8fea935a1);
+    /// `None` when it does not name them all (older kernels: the caller
+    /// falls back to the search by shape).
     pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Option<Location> {
         Location::from_symbols(|name| info.symbol(name))
     }
