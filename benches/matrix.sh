@@ -5,6 +5,8 @@
 #   benches/matrix.sh ABI            e.g. 7.2.13+deb14-amd64, 5.10.0-32-amd64
 #   benches/matrix.sh --latest SERIES   the newest ABI of SERIES in the suites
 #                                        (e.g. --latest 7, --latest 5.10)
+#   benches/matrix.sh ABI --dir         only print ABI's cache directory
+#   benches/matrix.sh --latest SERIES --resolve   only print the ABI
 #
 # For ABI it downloads, with an apt configuration of its own (suites
 # bullseye, bookworm, bookworm-security and sid; never the machine's lists):
@@ -68,14 +70,18 @@ if [ -z "$(find "$apt_dir/lists" -name '*_Packages*' -mtime -1 2>/dev/null | hea
 fi
 have() { apt-cache "${APT[@]}" show "$1" >/dev/null 2>&1; }
 
-abi=${1:?usage: benches/matrix.sh ABI | --latest SERIES}
+abi=${1:?usage: benches/matrix.sh ABI [--dir] | --latest SERIES [--resolve]}
 if [ "$abi" = --latest ]; then
     series=${2:?--latest needs a series, e.g. 7 or 5.10}
     abi=$(apt-cache "${APT[@]}" search --names-only "^linux-image-${series//./\\.}[.0-9]*[-+][0-9a-z.+]*-amd64-dbg\$" |
         cut -d' ' -f1 | sed -e 's/^linux-image-//' -e 's/-dbg$//' | grep -v -- '-rt-\|-cloud-' | sort -V | tail -1)
     [ -n "$abi" ] || { echo "matrix: no amd64 -dbg kernel of series $series in the suites" >&2; exit 1; }
+    # --resolve: only name the ABI.
+    if [ "${3:-}" = --resolve ]; then echo "$abi"; exit 0; fi
 fi
 dest=$cache_root/$abi
+# --dir: only name the cache directory.
+if [ "${2:-}" = --dir ]; then echo "$dest"; exit 0; fi
 mkdir -p "$dest"
 echo "matrix: $abi -> $dest" >&2
 
@@ -141,10 +147,20 @@ fi
 guest=$dest/guest.cpio.gz
 cp "$initrd" "$guest"
 if [ -f "$dest/qemu_fw_cfg.ko" ]; then
-    layer=$dest/layer && rm -rf "$layer" && mkdir -p "$layer/lib/modules"
-    cp "$dest/qemu_fw_cfg.ko" "$layer/lib/modules/kpeek_fixture.ko"
-    (cd "$layer" && find . | cpio -o -H newc --quiet | gzip -1) >> "$guest"
-    rm -rf "$layer"
+    # A newc cpio layer (the kernel unpacks concatenated archives in turn).
+    python3 - "$dest/qemu_fw_cfg.ko" <<'PY' | gzip -1 >> "$guest"
+import sys
+def entry(name, mode, data=b""):
+    name = name.encode() + b"\0"
+    head = b"070701" + b"".join(b"%08X" % v for v in (
+        0, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name), 0))
+    out = head + name
+    out += b"\0" * (-len(out) % 4) + data
+    return out + b"\0" * (-len(out) % 4)
+ko = open(sys.argv[1], "rb").read()
+sys.stdout.buffer.write(entry("lib", 0o40755) + entry("lib/modules", 0o40755)
+    + entry("lib/modules/kpeek_fixture.ko", 0o100644, ko) + entry("TRAILER!!!", 0))
+PY
 fi
 
 # --- two boots, one QEMU at a time -----------------------------------------------

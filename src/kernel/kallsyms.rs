@@ -725,6 +725,32 @@ mod tests {
     }
 
     #[test]
+    fn place_relative_offsets_without_a_base() {
+        // Each entry is relative to its own address: offsets at B + 0xa000,
+        // so entry 0 = -0xa000 is B and entry 1 = 0x20 - 0xa004 is B + 0x20.
+        let names = vec![vec![0, 3], vec![1, 4]];
+        let (img, mut loc) = image(&names, &[-0xa000, 0x20 - 0xa004], 2);
+        loc.addresses = AddressTable::PlaceRelative {
+            offsets: B + 0xa000,
+        };
+        let ks = Kallsyms::read(&|a, b| img.read(a, b), &loc).unwrap();
+        assert!(!ks.absolute_percpu);
+        assert_eq!(ks.symbols()[0].addr, B);
+        assert_eq!(ks.symbols()[1].addr, B + 0x20);
+        // VMCOREINFO without kallsyms_relative_base (7.x) names this layout.
+        let named = |n: &str| match n {
+            "kallsyms_relative_base" | "kallsyms_addresses" => None,
+            _ => Some(B + 0xa000),
+        };
+        assert_eq!(
+            Location::from_symbols(named).unwrap().addresses,
+            AddressTable::PlaceRelative {
+                offsets: B + 0xa000
+            }
+        );
+    }
+
+    #[test]
     fn unsigned_offsets_without_absolute_percpu() {
         let names = vec![vec![0, 3], vec![1, 4]];
         let (img, loc) = image(&names, &[0, 0x20], 2);
