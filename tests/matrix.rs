@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Truth, TruthTask};
 use kpeek::kernel::info::CpuStates;
+use kpeek::kernel::kallsyms::{Kallsyms, Location};
 use kpeek::kernel::stack::{StackStart, Unwinder};
 use kpeek::kernel::{for_each_task, OpenOptions, Program, Task};
 
@@ -196,6 +197,63 @@ fn check_bt(truth: &Truth, prog: &Program) -> (usize, usize, usize, Vec<String>)
     (equal, compared, ran, problems)
 }
 
+/// The kernel's kallsyms tables, found as kpeek finds them without a
+/// vmlinux (through VMCOREINFO where it names them, else by shape; the
+/// vmlinux only gives `_text`), against the guest's /proc/kallsyms:
+/// (identical, in /proc/kallsyms, how found, problems).
+fn check_kallsyms(truth: &Truth, prog: &Program) -> (usize, usize, &'static str, Vec<String>) {
+    let want: Vec<(u64, char, String)> = truth.files["/proc/kallsyms"]
+        .lines()
+        .filter(|l| !l.contains('['))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            let kind = f.next()?.chars().next()?;
+            Some((addr, kind, f.next()?.to_string()))
+        })
+        .collect();
+    let read = |addr: u64, buf: &mut [u8]| prog.space.read(kpeek::addr::VirtAddr(addr), buf);
+    let named = prog
+        .notes
+        .vmcoreinfo
+        .as_ref()
+        .and_then(Location::from_vmcoreinfo);
+    let (how, ks) = match named {
+        Some(loc) => ("VMCOREINFO", Kallsyms::read(&read, &loc).ok()),
+        None => {
+            let text = prog.symbol("_text").map(|a| a.0).unwrap_or(0);
+            (
+                "shape",
+                Location::search(&read, text, text, 256 << 20).map(|(_, k)| k),
+            )
+        }
+    };
+    let Some(ks) = ks else {
+        return (
+            0,
+            want.len(),
+            how,
+            vec![format!("kallsyms not found ({how})")],
+        );
+    };
+    let got: Vec<(u64, char, String)> = ks
+        .symbols()
+        .iter()
+        .map(|s| (s.addr, s.kind, s.name.clone()))
+        .collect();
+    let same = got.iter().zip(&want).filter(|(g, w)| g == w).count();
+    let mut problems = Vec::new();
+    if got.len() != want.len() || same != want.len() {
+        problems.push(format!(
+            "kallsyms: {same}/{} identical, {} decoded; first difference {:x?}",
+            want.len(),
+            got.len(),
+            got.iter().zip(&want).find(|(g, w)| g != w)
+        ));
+    }
+    (same, want.len(), how, problems)
+}
+
 #[test]
 fn distro_kernels_equal_the_guests_proc() {
     let kernels = cached_kernels();
@@ -209,8 +267,8 @@ fn distro_kernels_equal_the_guests_proc() {
         return;
     }
     let mut table = String::from(
-        "| kernel | dump | vmlinux | open | `ps --threads` = /proc | `bt --all --style proc` = /proc/PID/stack |\n\
-         |---|---|---|---|---|---|\n",
+        "| kernel | dump | vmlinux | open | `ps --threads` = /proc | `bt --all --style proc` = /proc/PID/stack | kallsyms = /proc/kallsyms |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     let mut failures = Vec::new();
     for (abi, dir) in &kernels {
@@ -248,7 +306,7 @@ fn distro_kernels_equal_the_guests_proc() {
                         let e = e.to_string().replace('|', "/");
                         let _ = writeln!(
                             table,
-                            "| {abi} | {dump_name} | {mode} | error: {e} | – | – |"
+                            "| {abi} | {dump_name} | {mode} | error: {e} | – | – | – |"
                         );
                         failures.push(format!("{what}: open: {e}"));
                         continue;
@@ -256,6 +314,8 @@ fn distro_kernels_equal_the_guests_proc() {
                 };
                 let (ps_ok, ps_n, ps_problems) = check_ps(&truth, &prog);
                 let (bt_eq, bt_n, bt_ran, bt_problems) = check_bt(&truth, &prog);
+                // The tables are the same with or without the vmlinux: checked once.
+                let ks = (!with_vmlinux).then(|| check_kallsyms(&truth, &prog));
                 eprintln!(
                     "{what}: ps {ps_ok}/{ps_n} tasks right; bt {bt_eq}/{bt_n} stacks equal ({bt_ran} ran in between)"
                 );
@@ -275,9 +335,22 @@ fn distro_kernels_equal_the_guests_proc() {
                 } else {
                     format!("**wrong**: {bt_eq}/{bt_n} stacks ({bt_ran} ran)")
                 };
+                let ks_cell = match &ks {
+                    None => "–".to_owned(),
+                    Some((same, n, how, p)) if p.is_empty() => {
+                        format!("right: {same}/{n} symbols (found by {how})")
+                    }
+                    Some((same, n, how, _)) => format!("**wrong**: {same}/{n} ({how})"),
+                };
+                if let Some((same, n, how, p)) = &ks {
+                    eprintln!("{what}: kallsyms {same}/{n} identical (found by {how})");
+                    if !p.is_empty() {
+                        failures.push(format!("{what}: {p:?}"));
+                    }
+                }
                 let _ = writeln!(
                     table,
-                    "| {abi} | {dump_name} | {mode} | ok | {ps_cell} | {bt_cell} |"
+                    "| {abi} | {dump_name} | {mode} | ok | {ps_cell} | {bt_cell} | {ks_cell} |"
                 );
                 if !ps_problems.is_empty() {
                     failures.push(format!(
