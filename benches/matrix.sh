@@ -73,7 +73,7 @@ have() { apt-cache "${APT[@]}" show "$1" >/dev/null 2>&1; }
 abi=${1:?usage: benches/matrix.sh ABI [--dir] | --latest SERIES [--resolve]}
 if [ "$abi" = --latest ]; then
     series=${2:?--latest needs a series, e.g. 7 or 5.10}
-    abi=$(apt-cache "${APT[@]}" search --names-only "^linux-image-${series//./\\.}[.0-9]*[-+][0-9a-z.+]*-amd64-dbg\$" |
+    abi=$(apt-cache "${APT[@]}" search --names-only "^linux-image-${series//./\\.}([.][0-9]+)*[-+][0-9a-z.+]*-amd64-dbg\$" |
         cut -d' ' -f1 | sed -e 's/^linux-image-//' -e 's/-dbg$//' | grep -v -- '-rt-\|-cloud-' | sort -V | tail -1)
     [ -n "$abi" ] || { echo "matrix: no amd64 -dbg kernel of series $series in the suites" >&2; exit 1; }
     # --resolve: only name the ABI.
