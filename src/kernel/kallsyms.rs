@@ -22,12 +22,19 @@
 //!   positive range in absolute mode, so any negative offset means absolute
 //!   per-CPU mode;
 //! * or `kallsyms_addresses`, absolute 64-bit addresses (kernels built
-//!   without base-relative kallsyms, before 6.11).
+//!   without base-relative kallsyms, before 6.11);
+//! * or, since Ard Biesheuvel's "kallsyms: Get rid of kallsyms relative
+//!   base" (posted January 2026, in Debian's 7.2 kernels), only
+//!   `kallsyms_offsets`, each place-relative (`&offsets[i] + offsets[i]`,
+//!   `offset_to_ptr`), with no `kallsyms_relative_base`. That change also
+//!   made every label 4-byte aligned (`.balign 4`, 8 before on 64-bit) and
+//!   VMCOREINFO stopped naming `kallsyms_relative_base`.
 //!
 //! `kallsyms_markers` and `kallsyms_seqs_of_names` only speed up the
 //! kernel's own lookups; the whole table is decoded here once.
 //!
-//! Since Linux 6.0 VMCOREINFO carries the tables' addresses
+//! Since Linux 6.0 (5fd8fea935a1, "vmcoreinfo: include kallsyms symbols")
+//! VMCOREINFO carries the tables' addresses
 //! (`SYMBOL(kallsyms_names)` and so on), run-time addresses that need no
 //! KASLR offset; [`Location::from_vmcoreinfo`] reads them. With a vmlinux,
 //! [`Location::from_symbols`] finds them by symbol instead.
@@ -75,10 +82,18 @@ pub enum AddressTable {
         /// `kallsyms_addresses`.
         addresses: u64,
     },
+    /// `kallsyms_offsets` alone, each entry relative to its own address
+    /// ("kallsyms: Get rid of kallsyms relative base", 2026).
+    PlaceRelative {
+        /// `kallsyms_offsets`.
+        offsets: u64,
+    },
 }
 
 impl Location {
-    /// The tables as VMCOREINFO names them (Linux 6.0 and later).
+    /// The tables as VMCOREINFO names them (Linux 6.0 and later, 5fd8fea935a1);
+    /// `None` when it does not name them all (older kernels: the caller
+    /// falls back to the search by shape).
     pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Option<Location> {
         Location::from_symbols(|name| info.symbol(name))
     }
@@ -91,7 +106,12 @@ impl Location {
                 offsets,
                 relative_base,
             },
-            _ => AddressTable::Absolute {
+            (offsets, None) => match (symbol("kallsyms_addresses"), offsets) {
+                (Some(addresses), _) => AddressTable::Absolute { addresses },
+                (None, Some(offsets)) => AddressTable::PlaceRelative { offsets },
+                (None, None) => return None,
+            },
+            (None, Some(_)) => AddressTable::Absolute {
                 addresses: symbol("kallsyms_addresses")?,
             },
         };
@@ -212,7 +232,9 @@ impl Location {
                         return Some(found);
                     }
                 }
-                o += 8;
+                // Labels are 8-aligned up to 7.1 and 4-aligned since
+                // "kallsyms: Get rid of kallsyms relative base".
+                o += 4;
             }
         }
         None
@@ -238,8 +260,8 @@ impl Location {
             .collect();
         // The token table: 8-aligned, ending before the index.
         let table_min = index[255] + 2;
-        let table = (0..=8192usize / 8)
-            .map(|k| o.wrapping_sub(table_min + 8 * k) & !7)
+        let table = (0..=8192usize / 4)
+            .map(|k| o.wrapping_sub(table_min + 4 * k) & !3)
             .find(|&t| {
                 t < o
                     && t + table_min <= o
@@ -279,43 +301,64 @@ impl Location {
             }
             (p <= t).then_some(p - names)
         };
-        let mut a = t & !7;
+        // Up to 7.1 the names start 8 bytes after the count (8-aligned,
+        // padded); since the 4-byte alignment, right after it.
+        let mut a = t & !3;
         let lowest = t.saturating_sub(64 << 20);
         let mut found = None;
         while a >= lowest + 8 && found.is_none() {
-            a -= 8;
+            a -= 4;
             let Some(n) = u32_at(a) else { continue };
-            if !(1000..=MAX_SYMS).contains(&n) || u32_at(a + 4) != Some(0) {
+            if !(1000..=MAX_SYMS).contains(&n) {
                 continue;
             }
-            if names_ok(16.min(n as usize), a + 8).is_none() {
-                continue;
+            let mut gaps = vec![4];
+            if a % 8 == 0 && u32_at(a + 4) == Some(0) {
+                gaps.push(8);
             }
-            if names_ok(n as usize, a + 8).is_some() {
-                found = Some((a, n));
+            for gap in gaps {
+                if found.is_none()
+                    && names_ok(16.min(n as usize), a + gap).is_some()
+                    && names_ok(n as usize, a + gap).is_some()
+                {
+                    found = Some((a, gap, n));
+                }
             }
         }
-        let (a, n) = found?;
+        let (a, gap, n) = found?;
         let abs = |off: usize| start + off as u64;
         let n = u64::from(n);
         let after_index = align8(abs(o) + 512);
         let before_num = abs(a) - 8;
         let layouts = [
+            // Since "kallsyms: Get rid of kallsyms relative base" (2026):
+            // place-relative offsets right after the token index.
+            AddressTable::PlaceRelative {
+                offsets: abs(o) + 512,
+            },
             // Since 6.2: offsets after the token index, then the base.
-            (after_index, align8(after_index + 4 * n)),
+            AddressTable::Relative {
+                offsets: after_index,
+                relative_base: align8(after_index + 4 * n),
+            },
             // Up to 6.1: offsets, the base, then num_syms.
-            ((before_num - 4 * n) & !7, before_num),
+            AddressTable::Relative {
+                offsets: (before_num - 4 * n) & !7,
+                relative_base: before_num,
+            },
         ];
-        for (offsets, relative_base) in layouts {
+        for addresses in layouts {
+            // The place-relative layout goes with the 4-byte gap, the
+            // others with the 8-byte one.
+            if matches!(addresses, AddressTable::PlaceRelative { .. }) != (gap == 4) {
+                continue;
+            }
             let loc = Location {
                 num_syms: abs(a),
-                names: abs(a) + 8,
+                names: abs(a) + gap as u64,
                 token_table: abs(t),
                 token_index: abs(o),
-                addresses: AddressTable::Relative {
-                    offsets,
-                    relative_base,
-                },
+                addresses,
             };
             if let Ok(ks) = Kallsyms::read(read, &loc) {
                 if ks.lookup("_text").is_some_and(|s| s.addr == text) {
@@ -457,6 +500,20 @@ impl Kallsyms {
                     })
                     .collect::<Vec<u64>>();
                 (addrs, absolute)
+            }
+            AddressTable::PlaceRelative { offsets } => {
+                let raw = read_vec(read, offsets, num * 4, "kallsyms_offsets")?;
+                let addrs = raw
+                    .chunks_exact(4)
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let o = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        offsets
+                            .wrapping_add(4 * i as u64)
+                            .wrapping_add_signed(i64::from(o))
+                    })
+                    .collect();
+                (addrs, false)
             }
             AddressTable::Absolute { addresses } => {
                 let raw = read_vec(read, addresses, num * 8, "kallsyms_addresses")?;
@@ -665,6 +722,32 @@ mod tests {
         assert_eq!(ks.lookup("foo2").unwrap().addr, B + 0x10);
         assert_eq!(ks.at(B + 0x15).unwrap().0.name, "foo2");
         assert_eq!(ks.at(B + 0x15).unwrap().1, 5);
+    }
+
+    #[test]
+    fn place_relative_offsets_without_a_base() {
+        // Each entry is relative to its own address: offsets at B + 0xa000,
+        // so entry 0 = -0xa000 is B and entry 1 = 0x20 - 0xa004 is B + 0x20.
+        let names = vec![vec![0, 3], vec![1, 4]];
+        let (img, mut loc) = image(&names, &[-0xa000, 0x20 - 0xa004], 2);
+        loc.addresses = AddressTable::PlaceRelative {
+            offsets: B + 0xa000,
+        };
+        let ks = Kallsyms::read(&|a, b| img.read(a, b), &loc).unwrap();
+        assert!(!ks.absolute_percpu);
+        assert_eq!(ks.symbols()[0].addr, B);
+        assert_eq!(ks.symbols()[1].addr, B + 0x20);
+        // VMCOREINFO without kallsyms_relative_base (7.x) names this layout.
+        let named = |n: &str| match n {
+            "kallsyms_relative_base" | "kallsyms_addresses" => None,
+            _ => Some(B + 0xa000),
+        };
+        assert_eq!(
+            Location::from_symbols(named).unwrap().addresses,
+            AddressTable::PlaceRelative {
+                offsets: B + 0xa000
+            }
+        );
     }
 
     #[test]

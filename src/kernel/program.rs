@@ -77,10 +77,10 @@ impl Program {
 
     /// Open a dump with no vmlinux at all: symbols from the kernel's own
     /// kallsyms tables and types from the BTF it keeps in memory
-    /// (`__start_BTF` .. `__stop_BTF`, `CONFIG_DEBUG_INFO_BTF`). Needs the
-    /// dump's VMCOREINFO (Linux 6.0 and later name the kallsyms tables
-    /// there), for `KERNELOFFSET`, `NUMBER(phys_base)` and
-    /// `SYMBOL(kallsyms_*)`.
+    /// (`__start_BTF` .. `__stop_BTF`, `CONFIG_DEBUG_INFO_BTF`). With the
+    /// dump's VMCOREINFO, `KERNELOFFSET`, `NUMBER(phys_base)` and (Linux
+    /// 6.0 and later) `SYMBOL(kallsyms_*)` are read from it; tables it does
+    /// not name, and everything in a dump without it, are found by shape.
     pub fn open_without_vmlinux(core: &Path, options: &OpenOptions) -> Result<Program> {
         let dump = Arc::new(Dump::open(core)?);
         Program::from_dump_alone(dump, options)
@@ -132,9 +132,12 @@ impl Program {
         // link-time `_text` is then taken to be x86_64's default.
         let (offset, phys_base, loc, rodata) = match info {
             Some(info) => {
-                let loc = Location::from_vmcoreinfo(info).ok_or_else(|| {
-                    need("VMCOREINFO naming the kallsyms tables (Linux 6.0 or later)")
-                })?;
+                // VMCOREINFO names the tables since Linux 5fd8fea935a1
+                // ("vmcoreinfo: include kallsyms symbols", v6.0); before
+                // that (and in any VMCOREINFO that leaves them out) they
+                // are found by their shape, below, with VMCOREINFO's
+                // KASLR offset.
+                let loc = Location::from_vmcoreinfo(info);
                 let offset = options
                     .kaslr_offset
                     .or(info.kernel_offset())
@@ -143,7 +146,13 @@ impl Program {
                     .number("phys_base")
                     .ok_or_else(|| need("NUMBER(phys_base) in VMCOREINFO"))?
                     as u64;
-                (offset, phys_base, Some(loc), None)
+                // Where to search if VMCOREINFO does not name the tables:
+                // the read-only data the page tables show, if any.
+                let rodata = match loc {
+                    Some(_) => None,
+                    None => image_mapping(&*memory, &notes, virtual_loads).and_then(|m| m.rodata),
+                };
+                (offset, phys_base, loc, rodata)
             }
             None => {
                 let map = image_mapping(&*memory, &notes, virtual_loads).ok_or_else(|| {
@@ -186,10 +195,14 @@ impl Program {
                     .and_then(|(start, end)| Location::search(&read, text, start, end - start))
                     .or_else(|| Location::search(&read, text, text, 256 << 20))
                     .ok_or_else(|| {
-                        Error::Kaslr(
-                            "no VMCOREINFO, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX"
-                                .into(),
-                        )
+                        Error::Kaslr(format!(
+                            "{}, and no kallsyms tables found in the kernel image: give --vmlinux VMLINUX",
+                            if info.is_some() {
+                                "VMCOREINFO does not name the kallsyms tables"
+                            } else {
+                                "no VMCOREINFO"
+                            }
+                        ))
                     })?
                     .1
             }

@@ -16,7 +16,21 @@
 //! | 6.3 | `sp_reg:4 bp_reg:4 type:2 signal:1 end:1` |
 //! | 6.4 – | `sp_reg:4 bp_reg:4 type:3 signal:1`; types UNDEFINED=0 END_OF_STACK=1 CALL=2 REGS=3 REGS_PARTIAL=4 |
 //!
-//! The register numbers (`ORC_REG_*`) are the same in all three.
+//! Since Linux b9f174c811e3 ("x86/unwind/orc: Add ELF section with ORC
+//! version identifier", v6.4, backported to 6.3.10) the vmlinux and every
+//! module carry a `.orc_header` section: the SHA-1 of the lines of
+//! `arch/x86/include/asm/orc_types.h` that define `ORC_REG_*`, `ORC_TYPE_*`
+//! and `struct orc_entry` (`scripts/orc_hash.sh`). [`OrcFormat::from_header`]
+//! knows the hashes of the definitions seen so far.
+//!
+//! The register numbers (`ORC_REG_*`) were the same from 4.14 on, until
+//! Debian's 7.2 kernels (`linux-headers-7.2.13+deb14-common`) came with a
+//! new numbering ([`RegNumbering::Renumbered`]); the upstream commit that
+//! did it was not among the sources available when this was written.
+//! Upstream 96f3b16a9de5 ("objtool: Support Clang RAX DRAP sequence", v7.1,
+//! sent to the 7.0 and 6.12 stable trees) added `ORC_REG_AX` as 10 in the
+//! old numbering. Entries are decoded into the old numbering ([`reg`]),
+//! whatever the kernel's.
 
 use crate::error::{Error, Result};
 
@@ -32,7 +46,11 @@ pub enum OrcVersion {
 }
 
 impl OrcVersion {
-    /// The layout for a kernel release (`uname -r`), e.g. `"6.1.0-27-amd64"`.
+    /// The layout for a kernel release (`uname -r`), e.g. `"6.1.0-27-amd64"`:
+    /// only a last resort, when neither `.orc_header` nor the type of
+    /// `struct orc_entry` tells (see `orc_detect`). 6.3 is ffb1b4a41016
+    /// ("x86/unwind/orc: Add 'signal' field to ORC metadata"), 6.4 is
+    /// fb799447ae29 ("x86,objtool: Split UNWIND_HINT_EMPTY in two").
     /// Anything unparsable is taken as new.
     pub fn for_release(release: &str) -> OrcVersion {
         let mut it = release
@@ -86,6 +104,150 @@ pub mod reg {
     pub const BP_INDIRECT: u8 = 8;
     /// `[rsp] + offset`.
     pub const SP_INDIRECT: u8 = 9;
+    /// rax, from a `pt_regs` (upstream 96f3b16a9de5, v7.1).
+    pub const AX: u8 = 10;
+    /// A number the kernel's numbering does not define: added to the raw
+    /// number, so that messages can name it.
+    pub const UNKNOWN: u8 = 0x80;
+}
+
+/// How a kernel numbers the ORC base registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegNumbering {
+    /// 4.14 (39358a033b2e) until the renumbering: UNDEFINED 0, PREV_SP 1,
+    /// DX 2, DI 3, BP 4, SP 5, R10 6, R13 7, BP_INDIRECT 8, SP_INDIRECT 9,
+    /// and AX 10 since 96f3b16a9de5 (v7.1; 7.0 and 6.12 stable).
+    Classic,
+    /// Debian's 7.2 kernels (`linux-headers-7.2.13+deb14-common`):
+    /// UNDEFINED 0, AX 1, DX 2, SP 3, BP 4, DI 5, R10 6, R13 7, PREV_SP 8,
+    /// SP_INDIRECT 9, BP_INDIRECT 10.
+    Renumbered,
+}
+
+impl RegNumbering {
+    /// The register a raw `sp_reg`/`bp_reg` value names, as a [`reg`]
+    /// constant (the classic numbering); `reg::UNKNOWN + raw` if none.
+    pub fn canonical(self, raw: u8) -> u8 {
+        match self {
+            RegNumbering::Classic if raw <= reg::AX => raw,
+            RegNumbering::Renumbered => match raw {
+                0 => reg::UNDEFINED,
+                1 => reg::AX,
+                2 => reg::DX,
+                3 => reg::SP,
+                4 => reg::BP,
+                5 => reg::DI,
+                6 => reg::R10,
+                7 => reg::R13,
+                8 => reg::PREV_SP,
+                9 => reg::SP_INDIRECT,
+                10 => reg::BP_INDIRECT,
+                _ => reg::UNKNOWN + raw,
+            },
+            RegNumbering::Classic => reg::UNKNOWN + raw,
+        }
+    }
+
+    /// The raw numbers of SP and PREV_SP in this numbering.
+    fn sp_and_prev_sp(self) -> (u8, u8) {
+        match self {
+            RegNumbering::Classic => (reg::SP, reg::PREV_SP),
+            RegNumbering::Renumbered => (3, 8),
+        }
+    }
+
+    /// The numbering a table's raw entries (6 bytes each) show, if they
+    /// show exactly one: in every kernel most frames' CFA is `sp + offset`
+    /// and most saved rbps are at `CFA + offset`, so the commonest `sp_reg`
+    /// is SP and the commonest `bp_reg` other than UNDEFINED is PREV_SP.
+    /// `None` when the table is too small to tell or fits no numbering.
+    pub fn from_entries(orcs: &[u8]) -> Option<RegNumbering> {
+        let mut sp = [0usize; 16];
+        let mut bp = [0usize; 16];
+        for e in orcs.chunks_exact(6) {
+            let bits = u16::from_le_bytes([e[4], e[5]]);
+            sp[usize::from(bits & 0xf)] += 1;
+            bp[usize::from((bits >> 4) & 0xf)] += 1;
+        }
+        let mode = |counts: &[usize; 16], skip_zero: bool| {
+            let (i, &n) = counts
+                .iter()
+                .enumerate()
+                .skip(usize::from(skip_zero))
+                .max_by_key(|&(_, n)| *n)?;
+            // A clear majority among the counted, over enough entries.
+            let total: usize = counts.iter().skip(usize::from(skip_zero)).sum();
+            (total >= 64 && 2 * n > total).then_some(i as u8)
+        };
+        let found = (mode(&sp, false)?, mode(&bp, true)?);
+        [RegNumbering::Classic, RegNumbering::Renumbered]
+            .into_iter()
+            .find(|n| n.sp_and_prev_sp() == found)
+    }
+}
+
+/// Everything needed to decode a kernel's `.orc_unwind` entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrcFormat {
+    /// The bit layout of `struct orc_entry`.
+    pub layout: OrcVersion,
+    /// The `ORC_REG_*` numbering.
+    pub regs: RegNumbering,
+}
+
+impl From<OrcVersion> for OrcFormat {
+    fn from(layout: OrcVersion) -> OrcFormat {
+        OrcFormat {
+            layout,
+            regs: RegNumbering::Classic,
+        }
+    }
+}
+
+/// `.orc_header` hashes of the ORC definitions seen so far, computed with
+/// `scripts/orc_hash.sh` from each kernel's `orc_types.h`.
+const KNOWN_HEADERS: [([u8; 20], OrcFormat, &str); 3] = [
+    (
+        // ffb1b4a41016 ("x86/unwind/orc: Add 'signal' field to ORC
+        // metadata", v6.3); the header itself reached 6.3 in 6.3.10.
+        *b"\xdb\x84\xae\xd4\x10\x3b\x31\xdd\x51\xe0\x17\xf8\xf7\x97\x83\xca\x98\x5c\x2c\x51",
+        OrcFormat {
+            layout: OrcVersion::V2,
+            regs: RegNumbering::Classic,
+        },
+        "Linux 6.3",
+    ),
+    (
+        // fb799447ae29 ("x86,objtool: Split UNWIND_HINT_EMPTY in two",
+        // v6.4); the same in Debian's 6.12.107 and 6.12.117 headers.
+        *b"\xfe\x5d\x32\xbf\x58\x1b\xd6\x3b\x2c\xa9\xa5\xc6\x5b\xa5\xa6\x25\xea\xb3\xfe\x24",
+        OrcFormat {
+            layout: OrcVersion::V3,
+            regs: RegNumbering::Classic,
+        },
+        "Linux 6.4",
+    ),
+    (
+        // Debian's linux-headers-7.2.13+deb14-common: the 6.4 layout with
+        // the registers renumbered.
+        *b"\x13\x7c\x36\xad\x76\x27\xc4\xdd\x55\x93\x21\x76\xbb\x0e\xcd\xbd\x50\x41\xfc\x82",
+        OrcFormat {
+            layout: OrcVersion::V3,
+            regs: RegNumbering::Renumbered,
+        },
+        "Linux 7.2",
+    ),
+];
+
+impl OrcFormat {
+    /// The format a `.orc_header` names, and the first kernel that used it;
+    /// `None` for a hash not in [`KNOWN_HEADERS`].
+    pub fn from_header(header: &[u8]) -> Option<(OrcFormat, &'static str)> {
+        KNOWN_HEADERS
+            .iter()
+            .find(|(hash, _, _)| hash.as_slice() == header)
+            .map(|&(_, format, since)| (format, since))
+    }
 }
 
 /// One decoded `struct orc_entry`.
@@ -107,19 +269,22 @@ pub struct OrcEntry {
 
 impl OrcEntry {
     /// The 6-byte entry in `version`'s layout.
-    pub fn decode(bytes: [u8; 6], version: OrcVersion) -> OrcEntry {
+    pub fn decode(bytes: [u8; 6], format: impl Into<OrcFormat>) -> OrcEntry {
+        let format = format.into();
+        let version = format.layout;
         let sp_offset = i16::from_le_bytes([bytes[0], bytes[1]]);
         let bp_offset = i16::from_le_bytes([bytes[2], bytes[3]]);
         let bits = u16::from_le_bytes([bytes[4], bytes[5]]);
-        let sp_reg = (bits & 0xf) as u8;
-        let bp_reg = ((bits >> 4) & 0xf) as u8;
+        let raw_sp_reg = (bits & 0xf) as u8;
+        let sp_reg = format.regs.canonical(raw_sp_reg);
+        let bp_reg = format.regs.canonical(((bits >> 4) & 0xf) as u8);
         let (kind, signal) = match version {
             OrcVersion::V1 | OrcVersion::V2 => {
                 let end_bit = if version == OrcVersion::V1 { 10 } else { 11 };
                 let end = bits & (1 << end_bit) != 0;
                 let kind = match (bits >> 8) & 3 {
-                    _ if sp_reg == reg::UNDEFINED && end => OrcType::EndOfStack,
-                    _ if sp_reg == reg::UNDEFINED => OrcType::Undefined,
+                    _ if raw_sp_reg == 0 && end => OrcType::EndOfStack,
+                    _ if raw_sp_reg == 0 => OrcType::Undefined,
                     0 => OrcType::Call,
                     1 => OrcType::Regs,
                     2 => OrcType::RegsPartial,
@@ -179,7 +344,13 @@ const MAX_ENTRIES: usize = 16 << 20;
 impl OrcTable {
     /// Builds a table from the raw `.orc_unwind_ip` bytes (found at run-time
     /// address `ip_base`) and `.orc_unwind` bytes.
-    pub fn parse(ip_base: u64, ips: &[u8], orcs: &[u8], version: OrcVersion) -> Result<OrcTable> {
+    pub fn parse(
+        ip_base: u64,
+        ips: &[u8],
+        orcs: &[u8],
+        format: impl Into<OrcFormat>,
+    ) -> Result<OrcTable> {
+        let format = format.into();
         let n = ips.len() / 4;
         if n > MAX_ENTRIES || orcs.len() / 6 < n {
             return Err(Error::BadFile {
@@ -195,7 +366,7 @@ impl OrcTable {
                 let rel = i32::from_le_bytes([ip[0], ip[1], ip[2], ip[3]]);
                 let at = ip_base.wrapping_add(4 * i as u64);
                 let entry =
-                    OrcEntry::decode([orc[0], orc[1], orc[2], orc[3], orc[4], orc[5]], version);
+                    OrcEntry::decode([orc[0], orc[1], orc[2], orc[3], orc[4], orc[5]], format);
                 (at.wrapping_add_signed(i64::from(rel)), entry)
             })
             .collect();
@@ -314,6 +485,85 @@ mod tests {
         assert_eq!(t.find(0x102f).unwrap().sp_offset, 8);
         assert_eq!(t.find(0x1030).unwrap().sp_offset, 16);
         assert!(t.find(0x100f).is_none());
+    }
+
+    #[test]
+    fn renumbered_registers_decode_to_the_classic_constants() {
+        // Linux 7.2's numbering: sp_reg SP = 3, bp_reg PREV_SP = 8, CALL.
+        let f = OrcFormat {
+            layout: OrcVersion::V3,
+            regs: RegNumbering::Renumbered,
+        };
+        let e = OrcEntry::decode(entry(8, -16, 0x0283), f);
+        assert_eq!(
+            (e.sp_reg, e.bp_reg, e.kind),
+            (reg::SP, reg::PREV_SP, OrcType::Call)
+        );
+        // 10 is BP_INDIRECT there, AX in the classic numbering.
+        assert_eq!(RegNumbering::Renumbered.canonical(10), reg::BP_INDIRECT);
+        assert_eq!(RegNumbering::Classic.canonical(10), reg::AX);
+        assert_eq!(RegNumbering::Renumbered.canonical(1), reg::AX);
+        // Numbers neither defines stay recognisably unknown.
+        assert_eq!(RegNumbering::Classic.canonical(12), reg::UNKNOWN + 12);
+        assert_eq!(RegNumbering::Renumbered.canonical(11), reg::UNKNOWN + 11);
+    }
+
+    #[test]
+    fn numbering_from_the_table_itself() {
+        let table = |sp: u16, bp: u16, n: usize| -> Vec<u8> {
+            let mut t = Vec::new();
+            for i in 0..n {
+                // A few UNDEFINED entries and BP-based frames among them.
+                let (s, b) = match i % 10 {
+                    0 => (0, 0),
+                    1 => (4, 4),
+                    _ => (sp, if i % 2 == 0 { bp } else { 0 }),
+                };
+                t.extend_from_slice(&entry(8, -16, 0x0200 | b << 4 | s));
+            }
+            t
+        };
+        assert_eq!(
+            RegNumbering::from_entries(&table(5, 1, 1000)),
+            Some(RegNumbering::Classic)
+        );
+        assert_eq!(
+            RegNumbering::from_entries(&table(3, 8, 1000)),
+            Some(RegNumbering::Renumbered)
+        );
+        // Too few entries, or a numbering nobody uses: no answer.
+        assert_eq!(RegNumbering::from_entries(&table(5, 1, 10)), None);
+        assert_eq!(RegNumbering::from_entries(&table(7, 2, 1000)), None);
+        assert_eq!(RegNumbering::from_entries(&[]), None);
+    }
+
+    #[test]
+    fn known_orc_headers() {
+        let hash = |h: &str| -> Vec<u8> {
+            (0..40)
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        // scripts/orc_hash.sh over the orc_types.h of Debian's
+        // linux-headers-6.12.117+deb12-common and -7.2.13+deb14-common.
+        let (f, since) =
+            OrcFormat::from_header(&hash("fe5d32bf581bd63b2ca9a5c65ba5a625eab3fe24")).unwrap();
+        assert_eq!(
+            (f.layout, f.regs, since),
+            (OrcVersion::V3, RegNumbering::Classic, "Linux 6.4")
+        );
+        let (f, _) =
+            OrcFormat::from_header(&hash("137c36ad7627c4dd55932176bb0ecdbd5041fc82")).unwrap();
+        assert_eq!(
+            (f.layout, f.regs),
+            (OrcVersion::V3, RegNumbering::Renumbered)
+        );
+        let (f, _) =
+            OrcFormat::from_header(&hash("db84aed4103b31dd51e017f8f79783ca985c2c51")).unwrap();
+        assert_eq!((f.layout, f.regs), (OrcVersion::V2, RegNumbering::Classic));
+        assert!(OrcFormat::from_header(&[0u8; 20]).is_none());
+        assert!(OrcFormat::from_header(&[]).is_none());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use super::Unwinder;
 use crate::addr::VirtAddr;
-use crate::arch::orc::{OrcTable, OrcVersion};
+use std::borrow::Cow;
+
+use crate::arch::orc::{OrcFormat, OrcTable, OrcVersion};
 use crate::error::{Error, Result};
 use crate::kernel::program::{read_kernel, Program};
 
@@ -19,14 +21,25 @@ pub(super) struct ModuleCode {
     pub(super) symbols: Vec<(u64, u64)>,
 }
 
+/// ORC tables not parsed yet: the run-time address of the first ip, the
+/// ips, the entries.
+pub(super) type RawOrc = (u64, Cow<'static, [u8]>, Cow<'static, [u8]>);
+
 impl Unwinder<'_> {
     /// The ORC layout in use.
     pub fn version(&self) -> OrcVersion {
-        self.version
+        self.format.layout
     }
 
-    /// The built-in ORC tables from the dump (`__start_orc_unwind_ip` ..).
-    pub(super) fn orc_from_memory(prog: &Program, version: OrcVersion) -> Result<OrcTable> {
+    /// The ORC format in use: layout and register numbering.
+    pub fn format(&self) -> OrcFormat {
+        self.format
+    }
+
+    /// The built-in ORC tables from the dump (`__start_orc_unwind_ip` ..):
+    /// the address of the first ip, the ips and the entries, still raw (the
+    /// format is detected from them).
+    pub(super) fn orc_from_memory(prog: &Program) -> Result<RawOrc> {
         let ip_start = prog.symbol("__start_orc_unwind_ip")?;
         let ip_stop = prog.symbol("__stop_orc_unwind_ip")?;
         let orc_start = prog.symbol("__start_orc_unwind")?;
@@ -36,14 +49,14 @@ impl Unwinder<'_> {
         }
         let ips = prog.read_vec(ip_start, 4 * n as usize)?;
         let orcs = prog.read_vec(orc_start, 6 * n as usize)?;
-        OrcTable::parse(ip_start.0, &ips, &orcs, version)
+        Ok((ip_start.0, ips.into(), orcs.into()))
     }
 
     /// Every module on the `modules` list with its text range, ORC table
     /// and symbols.
     pub(super) fn modules(
         prog: &Program,
-        version: OrcVersion,
+        format: OrcFormat,
     ) -> Result<(Vec<ModuleCode>, Vec<String>)> {
         let d = &prog.debug;
         let kallsyms = d.member("module", "kallsyms")?.offset;
@@ -93,7 +106,7 @@ impl Unwinder<'_> {
                             read_kernel(prog, VirtAddr(ip_base), &mut ipb)?;
                             let mut ob = vec![0u8; 6 * n as usize];
                             read_kernel(prog, VirtAddr(read(orcs)?), &mut ob)?;
-                            OrcTable::parse(ip_base, &ipb, &ob, version)?
+                            OrcTable::parse(ip_base, &ipb, &ob, format)?
                         }
                     }
                     _ => OrcTable::default(),

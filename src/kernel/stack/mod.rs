@@ -35,6 +35,7 @@ use serde::Serialize;
 
 mod describe;
 mod load;
+mod orc_detect;
 
 pub use describe::{CodeSymbol, FrameView};
 use load::ModuleCode;
@@ -43,7 +44,7 @@ use super::program::read_kernel;
 use super::program::Program;
 use super::task::Task;
 use crate::addr::{LinkAddr, VirtAddr};
-use crate::arch::orc::{reg, OrcEntry, OrcTable, OrcType, OrcVersion};
+use crate::arch::orc::{reg, OrcEntry, OrcFormat, OrcTable, OrcType};
 use crate::arch::Registers;
 use crate::arch::SwitchFrame;
 use crate::error::{Error, Result};
@@ -58,6 +59,7 @@ mod pt {
     pub const R13: u64 = 2;
     pub const BP: u64 = 4;
     pub const R10: u64 = 7;
+    pub const AX: u64 = 10;
     pub const DX: u64 = 12;
     pub const DI: u64 = 14;
     pub const IP: u64 = 16;
@@ -222,7 +224,7 @@ struct State {
 /// then ask for as many stacks as needed.
 pub struct Unwinder<'p> {
     prog: &'p Program,
-    version: OrcVersion,
+    format: OrcFormat,
     orc: OrcTable,
     modules: Vec<ModuleCode>,
     /// Notes about what is missing (module tables unreadable, ...).
@@ -246,18 +248,18 @@ impl<'p> Unwinder<'p> {
     /// memory when the file lacks them; each module's from the dump) and
     /// what else the unwinder needs.
     pub fn new(prog: &'p Program, cpu_regs: BTreeMap<u32, Registers>) -> Result<Unwinder<'p>> {
-        let release = prog.banner.split_whitespace().nth(2).unwrap_or("");
-        let version = OrcVersion::for_release(release);
         let offset = prog.located.layout.kaslr_offset;
         let mut notices = Vec::new();
-        let orc = match (
+        let (ip_base, ips, orcs) = match (
             prog.debug.section(".orc_unwind_ip"),
             prog.debug.section(".orc_unwind"),
         ) {
-            (Some((ip_addr, ips)), Some((_, orcs))) => {
-                OrcTable::parse(ip_addr.get().wrapping_add(offset), ips, orcs, version)?
-            }
-            _ => Self::orc_from_memory(prog, version).map_err(|e| Error::BadFile {
+            (Some((ip_addr, ips)), Some((_, orcs))) => (
+                ip_addr.get().wrapping_add(offset),
+                std::borrow::Cow::Borrowed(ips),
+                std::borrow::Cow::Borrowed(orcs),
+            ),
+            _ => Self::orc_from_memory(prog).map_err(|e| Error::BadFile {
                 path: prog.debug.path().to_path_buf(),
                 what: format!(
                     "kernel backtraces need ORC tables (CONFIG_UNWINDER_ORC): \
@@ -265,6 +267,11 @@ impl<'p> Unwinder<'p> {
                 ),
             })?,
         };
+        // The layout and register numbering, from the kernel itself.
+        let detected = orc_detect::detect(prog, &orcs)?;
+        notices.extend(detected.warning);
+        let format = detected.format;
+        let orc = OrcTable::parse(ip_base, &ips, &orcs, format)?;
         let sym = |name: &str| prog.symbol(name).ok().map(|a| a.0);
         let range = |a: &str, b: &str| Some((sym(a)?, sym(b)?));
         let text = range("_stext", "_etext").ok_or_else(|| Error::SymbolNotFound {
@@ -289,7 +296,7 @@ impl<'p> Unwinder<'p> {
             (Some(s), Some(e)) if e.addr.get() > s.addr.get() => e.addr.get() - s.addr.get(),
             _ => 16 << 10,
         };
-        let modules = match Self::modules(prog, version) {
+        let modules = match Self::modules(prog, format) {
             Ok((m, mut n)) => {
                 notices.append(&mut n);
                 m
@@ -301,7 +308,7 @@ impl<'p> Unwinder<'p> {
         };
         Ok(Unwinder {
             prog,
-            version,
+            format,
             orc,
             modules,
             notices,
@@ -584,18 +591,25 @@ impl<'p> Unwinder<'p> {
                 indirect = true;
                 state.bp.wrapping_add_signed(off(orc.sp_offset))
             }
-            r @ (reg::R10 | reg::R13 | reg::DI | reg::DX) => {
+            r @ (reg::R10 | reg::R13 | reg::DI | reg::DX | reg::AX) => {
                 let word = match r {
                     reg::R10 => pt::R10,
                     reg::R13 => pt::R13,
                     reg::DI => pt::DI,
+                    reg::AX => pt::AX,
                     _ => pt::DX,
                 };
                 self.get_reg(state, word, mem, initial).ok_or_else(|| {
                     err(format!("{}: the CFA is in a register nobody saved", here()))
                 })?
             }
-            r => return Err(err(format!("unknown ORC sp register {r} at {}", here()))),
+            r => {
+                return Err(err(format!(
+                    "unknown ORC sp register {} at {}",
+                    r & !reg::UNKNOWN,
+                    here()
+                )))
+            }
         };
         if indirect {
             sp = read(sp)?;
@@ -646,7 +660,13 @@ impl<'p> Unwinder<'p> {
             }
             reg::PREV_SP => state.bp = read(sp.wrapping_add_signed(off(orc.bp_offset)))?,
             reg::BP => state.bp = read(state.bp.wrapping_add_signed(off(orc.bp_offset)))?,
-            r => return Err(err(format!("unknown ORC bp register {r} at {}", here()))),
+            r => {
+                return Err(err(format!(
+                    "unknown ORC bp register {} at {}",
+                    r & !reg::UNKNOWN,
+                    here()
+                )))
+            }
         }
         // A stack that does not move up is a loop.
         let same_stack = match bounds {

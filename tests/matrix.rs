@@ -1,0 +1,382 @@
+//! The distro-kernel matrix: Debian's own kernels (booted with the fixture
+//! workload by `benches/matrix.sh`, dumped with and without `-device
+//! vmcoreinfo`) against the guest's own `/proc`, with the `-dbg` vmlinux
+//! and with none.
+//!
+//! Nothing is downloaded here: the test covers whatever kernels
+//! `benches/matrix.sh` cached (in `$KPEEK_MATRIX_CACHE`, else
+//! `$XDG_CACHE_HOME/kpeek-matrix`, else `~/.cache/kpeek-matrix`) and says
+//! which. With none cached it says so and passes, unless
+//! `KPEEK_MATRIX_REQUIRE=1` (see docs/TESTING.md). It writes the table of
+//! results to `target/matrix/table.md`.
+//!
+//! The rules are those of tests/ps.rs and tests/bt.rs (docs/TESTING.md):
+//! every user task identical (pid, tgid, ppid, comm, state), kernel threads
+//! by pid, tgid, ppid and comm prefix, at least 90% of their states; a
+//! task's stack compared when it was not on a CPU and its context-switch
+//! counts equal the ones its `/proc/PID/status` showed.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use common::{Truth, TruthTask};
+use kpeek::kernel::info::CpuStates;
+use kpeek::kernel::kallsyms::{Kallsyms, Location};
+use kpeek::kernel::stack::{StackStart, Unwinder};
+use kpeek::kernel::{task_list, OpenOptions, Program, Task};
+
+fn cache_root() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("KPEEK_MATRIX_CACHE") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("kpeek-matrix"))
+}
+
+/// Kernels with a vmlinux and at least one dump with its truth.
+fn cached_kernels() -> Vec<(String, PathBuf)> {
+    let Some(root) = cache_root() else {
+        return Vec::new();
+    };
+    let Ok(dir) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, PathBuf)> = dir
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.join("vmlinux").is_file()
+                && ["vmcoreinfo", "plain"]
+                    .iter()
+                    .any(|b| p.join(b).join("vmcore.elf").is_file())
+        })
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, p)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn switches(t: &TruthTask) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        t.status.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .trim_start_matches(':')
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    Some((
+        field("voluntary_ctxt_switches")?,
+        field("nonvoluntary_ctxt_switches")?,
+    ))
+}
+
+/// `ps --threads` against the truth: (tasks right, tasks in the truth, problems).
+fn check_ps(truth: &Truth, prog: &Program) -> (usize, usize, Vec<String>) {
+    let mut problems = Vec::new();
+    let list = match task_list(prog) {
+        Ok(l) => l,
+        Err(e) => return (0, truth.tasks.len(), vec![format!("task walk: {e}")]),
+    };
+    problems.extend(list.warnings.iter().map(|w| format!("warning: {w:?}")));
+    let by_pid: HashMap<i32, &Task> = list
+        .tasks
+        .iter()
+        .filter(|t| t.pid != 0)
+        .map(|t| (t.pid, t))
+        .collect();
+    let (mut right, mut kstates, mut ksame) = (0, 0, 0);
+    for want in &truth.tasks {
+        let Some(got) = by_pid.get(&(want.tid as i32)) else {
+            problems.push(format!("missing pid {} {}", want.tid, want.comm));
+            continue;
+        };
+        let same_ids = got.tgid as i64 == want.tgid
+            && got.ppid as i64 == want.ppid()
+            && got.kthread == want.is_kthread();
+        let ok = if want.is_kthread() {
+            kstates += 1;
+            ksame += usize::from(got.state == want.state());
+            same_ids && want.comm.starts_with(&got.comm)
+        } else {
+            same_ids && got.comm == want.comm && got.state == want.state()
+        };
+        if ok {
+            right += 1;
+        } else {
+            problems.push(format!(
+                "pid {}: kpeek {} {} {} {:?} {} vs guest {} {} {:?} {}",
+                want.tid,
+                got.tgid,
+                got.ppid,
+                got.kthread,
+                got.comm,
+                got.state,
+                want.tgid,
+                want.ppid(),
+                want.comm,
+                want.state()
+            ));
+        }
+    }
+    if ksame * 10 < kstates * 9 {
+        problems.push(format!("{ksame}/{kstates} kernel-thread states"));
+    }
+    let truth_pids: Vec<i64> = truth.tasks.iter().map(|t| t.tid).collect();
+    let extra: Vec<String> = list
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.pid != 0
+                && !truth_pids.contains(&(t.pid as i64))
+                && !truth.capturers.contains(&(t.pid as i64))
+        })
+        .map(|t| format!("{} {} kthread={}", t.pid, t.comm, t.kthread))
+        .collect();
+    if extra.len() > 3 || extra.iter().any(|e| e.ends_with("false")) {
+        problems.push(format!("unexpected tasks {extra:?}"));
+    }
+    (right, truth.tasks.len(), problems)
+}
+
+/// `bt --all --style proc` against /proc/PID/stack: (equal, compared, ran, problems).
+fn check_bt(truth: &Truth, prog: &Program) -> (usize, usize, usize, Vec<String>) {
+    let info = CpuStates::gather(prog);
+    let regs = info.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
+    let unwinder = match Unwinder::new(prog, regs) {
+        Ok(u) => u,
+        Err(e) => return (0, 0, 0, vec![format!("unwinder: {e}")]),
+    };
+    let mut problems: Vec<String> = unwinder
+        .notices
+        .iter()
+        .map(|n| format!("notice: {n}"))
+        .collect();
+    let list = match task_list(prog) {
+        Ok(l) => l,
+        Err(e) => return (0, 0, 0, vec![format!("task walk: {e}")]),
+    };
+    let by_pid: HashMap<i64, &TruthTask> = truth.tasks.iter().map(|t| (t.tid, t)).collect();
+    let (mut equal, mut compared, mut ran) = (0, 0, 0);
+    for task in list.tasks.iter().filter(|t| t.pid > 0) {
+        let Some(want) = by_pid.get(&i64::from(task.pid)) else {
+            continue;
+        };
+        let Some(want_stack) = &want.stack else {
+            continue;
+        };
+        let stack = unwinder.task_stack(task);
+        if stack.start != StackStart::Switched {
+            continue;
+        }
+        if task.switches != switches(want) {
+            ran += 1;
+            continue;
+        }
+        compared += 1;
+        let got = unwinder.proc_stack(&stack);
+        let want: Vec<&str> = want_stack.lines().collect();
+        if got == want {
+            equal += 1;
+        } else if problems.len() < 20 {
+            problems.push(format!(
+                "pid {} {}: kpeek {got:?} guest {want:?}",
+                task.pid, task.comm
+            ));
+        }
+    }
+    (equal, compared, ran, problems)
+}
+
+/// The kernel's kallsyms tables, found as kpeek finds them without a
+/// vmlinux (through VMCOREINFO where it names them, else by shape; the
+/// vmlinux only gives `_text`), against the guest's /proc/kallsyms:
+/// (identical, in /proc/kallsyms, how found, problems).
+fn check_kallsyms(truth: &Truth, prog: &Program) -> (usize, usize, &'static str, Vec<String>) {
+    let want: Vec<(u64, char, String)> = truth.files["/proc/kallsyms"]
+        .lines()
+        .filter(|l| !l.contains('['))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            let kind = f.next()?.chars().next()?;
+            Some((addr, kind, f.next()?.to_string()))
+        })
+        .collect();
+    let read = |addr: u64, buf: &mut [u8]| prog.space.read(kpeek::addr::VirtAddr(addr), buf);
+    let named = prog
+        .notes
+        .vmcoreinfo
+        .as_ref()
+        .and_then(Location::from_vmcoreinfo);
+    let (how, ks) = match named {
+        Some(loc) => ("VMCOREINFO", Kallsyms::read(&read, &loc).ok()),
+        None => {
+            let text = prog.symbol("_text").map(|a| a.0).unwrap_or(0);
+            (
+                "shape",
+                Location::search(&read, text, text, 256 << 20).map(|(_, k)| k),
+            )
+        }
+    };
+    let Some(ks) = ks else {
+        return (
+            0,
+            want.len(),
+            how,
+            vec![format!("kallsyms not found ({how})")],
+        );
+    };
+    let got: Vec<(u64, char, String)> = ks
+        .symbols()
+        .iter()
+        .map(|s| (s.addr, s.kind, s.name.clone()))
+        .collect();
+    let same = got.iter().zip(&want).filter(|(g, w)| g == w).count();
+    let mut problems = Vec::new();
+    if got.len() != want.len() || same != want.len() {
+        problems.push(format!(
+            "kallsyms: {same}/{} identical, {} decoded; first difference {:x?}",
+            want.len(),
+            got.len(),
+            got.iter().zip(&want).find(|(g, w)| g != w)
+        ));
+    }
+    (same, want.len(), how, problems)
+}
+
+#[test]
+fn distro_kernels_equal_the_guests_proc() {
+    let kernels = cached_kernels();
+    if kernels.is_empty() {
+        let msg = format!(
+            "matrix: no distro kernels cached under {:?}: nothing covered (run benches/matrix.sh ABI)",
+            cache_root()
+        );
+        assert!(std::env::var_os("KPEEK_MATRIX_REQUIRE").is_none(), "{msg}");
+        eprintln!("{msg}");
+        return;
+    }
+    let mut table = String::from(
+        "| kernel | dump | vmlinux | open | `ps --threads` = /proc | `bt --all --style proc` = /proc/PID/stack | kallsyms = /proc/kallsyms |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let mut failures = Vec::new();
+    for (abi, dir) in &kernels {
+        for boot in ["vmcoreinfo", "plain"] {
+            let dump = dir.join(boot).join("vmcore.elf");
+            let truth_path = dir.join(boot).join("truth.jsonl");
+            if !dump.is_file() || !truth_path.is_file() {
+                continue;
+            }
+            let truth = Truth::load(&truth_path);
+            for with_vmlinux in [true, false] {
+                let opts = OpenOptions::default();
+                let what = format!(
+                    "{abi}/{boot} {}",
+                    if with_vmlinux {
+                        "with vmlinux"
+                    } else {
+                        "no vmlinux"
+                    }
+                );
+                let prog = if with_vmlinux {
+                    Program::open(&dir.join("vmlinux"), &dump, &opts)
+                } else {
+                    Program::open_without_vmlinux(&dump, &opts)
+                };
+                let dump_name = if boot == "vmcoreinfo" {
+                    "QEMU ELF, VMCOREINFO"
+                } else {
+                    "QEMU ELF, no VMCOREINFO"
+                };
+                let mode = if with_vmlinux { "-dbg" } else { "none" };
+                let prog = match prog {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let e = e.to_string().replace('|', "/");
+                        let _ = writeln!(
+                            table,
+                            "| {abi} | {dump_name} | {mode} | error: {e} | – | – | – |"
+                        );
+                        failures.push(format!("{what}: open: {e}"));
+                        continue;
+                    }
+                };
+                let (ps_ok, ps_n, ps_problems) = check_ps(&truth, &prog);
+                let (bt_eq, bt_n, bt_ran, bt_problems) = check_bt(&truth, &prog);
+                // The tables are the same with or without the vmlinux: checked once.
+                let ks = (!with_vmlinux).then(|| check_kallsyms(&truth, &prog));
+                eprintln!(
+                    "{what}: ps {ps_ok}/{ps_n} tasks right; bt {bt_eq}/{bt_n} stacks equal ({bt_ran} ran in between)"
+                );
+                for p in ps_problems.iter().chain(&bt_problems).take(10) {
+                    eprintln!("  {p}");
+                }
+                let ps_cell = if ps_problems.is_empty() {
+                    format!("right: {ps_ok}/{ps_n} tasks")
+                } else {
+                    format!(
+                        "**wrong**: {ps_ok}/{ps_n} tasks, {} problems",
+                        ps_problems.len()
+                    )
+                };
+                let bt_cell = if bt_problems.is_empty() && bt_eq == bt_n && bt_n > 0 {
+                    format!("right: {bt_eq}/{bt_n} stacks ({bt_ran} ran)")
+                } else {
+                    format!("**wrong**: {bt_eq}/{bt_n} stacks ({bt_ran} ran)")
+                };
+                let ks_cell = match &ks {
+                    None => "–".to_owned(),
+                    Some((same, n, how, p)) if p.is_empty() => {
+                        format!("right: {same}/{n} symbols (found by {how})")
+                    }
+                    Some((same, n, how, _)) => format!("**wrong**: {same}/{n} ({how})"),
+                };
+                if let Some((same, n, how, p)) = &ks {
+                    eprintln!("{what}: kallsyms {same}/{n} identical (found by {how})");
+                    if !p.is_empty() {
+                        failures.push(format!("{what}: {p:?}"));
+                    }
+                }
+                let _ = writeln!(
+                    table,
+                    "| {abi} | {dump_name} | {mode} | ok | {ps_cell} | {bt_cell} | {ks_cell} |"
+                );
+                if !ps_problems.is_empty() {
+                    failures.push(format!(
+                        "{what}: ps: {:?}",
+                        &ps_problems[..ps_problems.len().min(5)]
+                    ));
+                }
+                if !bt_problems.is_empty() || bt_eq != bt_n || bt_n < 100 {
+                    failures.push(format!(
+                        "{what}: bt {bt_eq}/{bt_n}: {:?}",
+                        &bt_problems[..bt_problems.len().min(5)]
+                    ));
+                }
+            }
+        }
+    }
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/matrix");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join("table.md"), &table);
+    eprintln!(
+        "matrix: covered {}\n{table}",
+        kernels
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
