@@ -20,6 +20,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod debuginfo;
 pub mod dump;
 pub mod dwarf;
 pub mod error;

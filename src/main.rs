@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kpeek::Error;
 
+mod download_bar;
+
 /// Look inside a Linux kernel, live or dead.
 ///
 /// kpeek reads a crash dump (ELF vmcore, kdump-compressed, QEMU dumps) or a
@@ -55,6 +57,11 @@ struct Target {
     /// Go on even if the vmlinux does not match the dump (offsets may be wrong).
     #[arg(long)]
     allow_mismatch: bool,
+
+    /// Without --vmlinux, do not ask debuginfod ($DEBUGINFOD_URLS) for it
+    /// (the distribution paths are still searched).
+    #[arg(long)]
+    no_debuginfod: bool,
 }
 
 /// `kpeek read` options.
@@ -87,6 +94,42 @@ fn parse_hex(s: &str) -> Result<u64, String> {
 impl Target {
     /// Open the program these options describe.
     fn open(&self, via: Via<'_>) -> kpeek::Result<kpeek::kernel::Program> {
+        self.open_with_origin(via).map(|(prog, _)| prog)
+    }
+
+    /// [`Target::open`], and where the vmlinux came from (a dump without
+    /// --vmlinux: found, downloaded or none; see src/debuginfo/).
+    fn open_with_origin(
+        &self,
+        via: Via<'_>,
+    ) -> kpeek::Result<(kpeek::kernel::Program, Option<kpeek::debuginfo::Origin>)> {
+        if let (Via::Cli, None, Some(core)) = (via, &self.vmlinux, &self.core) {
+            let search = kpeek::debuginfo::Search::from_env(!self.no_debuginfod);
+            let opened = download_bar::open_dump(core, &self.options(), &search)?;
+            for notice in &opened.program.notices {
+                eprintln!("kpeek: warning: {notice}");
+            }
+            return Ok((opened.program, Some(opened.origin)));
+        }
+        let origin = self
+            .vmlinux
+            .as_ref()
+            .map(|v| kpeek::debuginfo::Origin::Given {
+                path: v.display().to_string(),
+            });
+        Ok((self.open_given(via)?, origin))
+    }
+
+    fn options(&self) -> kpeek::kernel::OpenOptions {
+        kpeek::kernel::OpenOptions {
+            kaslr_offset: self.kaslr_offset,
+            ignore_vmcoreinfo: self.ignore_vmcoreinfo,
+            allow_mismatch: self.allow_mismatch,
+        }
+    }
+
+    /// Open the program with the vmlinux given (or none).
+    fn open_given(&self, via: Via<'_>) -> kpeek::Result<kpeek::kernel::Program> {
         let options = kpeek::kernel::OpenOptions {
             kaslr_offset: self.kaslr_offset,
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
@@ -343,6 +386,17 @@ enum Command {
     Bt(BtArgs),
     /// Serve a crash dump to GDB as a remote target, every task a thread.
     Serve(ServeArgs),
+    /// Open GDB ready to use: attached to the dump (served in the
+    /// background) or to a live QEMU guest, the vmlinux at its run-time
+    /// addresses, kpeek.py sourced. Arguments after `--` go to GDB.
+    Gdb(GdbArgs),
+    /// Print kpeek.py, the GDB extension built into this kpeek (or
+    /// write it into a directory with --install).
+    GdbScript {
+        /// Write kpeek.py into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        install: Option<PathBuf>,
+    },
     /// Speak JSON lines on stdin/stdout (used by gdb-scripts/kpeek.py).
     Rpc {
         /// The kernel image with debug info (the one GDB has loaded); without
@@ -422,6 +476,14 @@ impl Command {
             }
             Command::Bt(args) => bt(args, out, via),
             Command::Serve(args) => serve(args),
+            Command::Gdb(args) => gdb(args),
+            Command::GdbScript { install: None } => out
+                .write_all(kpeek::gdbserver::launch::KPEEK_PY.as_bytes())
+                .map_err(stdout_error),
+            Command::GdbScript { install: Some(dir) } => {
+                let path = kpeek::gdbserver::launch::install_script(&dir)?;
+                writeln!(out, "{}", path.display()).map_err(stdout_error)
+            }
             Command::Rpc { vmlinux } => rpc(vmlinux.as_deref()),
         }
     }
@@ -627,8 +689,9 @@ fn bt(args: BtArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
 }
 
 fn info(target: Target, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
-    let prog = target.open(via)?;
-    let info = kpeek::kernel::info::Info::gather(&prog);
+    let (prog, origin) = target.open_with_origin(via)?;
+    let mut info = kpeek::kernel::info::Info::gather(&prog);
+    info.vmlinux_origin = origin;
     match target.format {
         Format::Json => write_json(out, &info),
         Format::Human => kpeek::render::info::info(out, &info).map_err(stdout_error),
@@ -823,7 +886,8 @@ fn rpc(vmlinux: Option<&std::path::Path>) -> kpeek::Result<()> {
         argv.extend(request.argv.iter().cloned());
         // Every command that reads a kernel takes the vmlinux GDB has.
         let takes_vmlinux = argv.get(1).is_some_and(|c| {
-            !c.starts_with('-') && !matches!(c.as_str(), "help" | "rpc" | "serve")
+            !c.starts_with('-')
+                && !matches!(c.as_str(), "help" | "rpc" | "serve" | "gdb" | "gdb-script")
         });
         if let Some(vmlinux) = vmlinux.filter(|_| takes_vmlinux) {
             if !argv.iter().any(|a| a == "--vmlinux") {
@@ -857,10 +921,10 @@ fn rpc(vmlinux: Option<&std::path::Path>) -> kpeek::Result<()> {
                     .to_owned(),
             )),
             Ok(Cli {
-                command: Command::Rpc { .. } | Command::Serve(_),
+                command: Command::Rpc { .. } | Command::Serve(_) | Command::Gdb(_),
                 ..
             }) => Err(Error::Usage(
-                "rpc and serve cannot run inside kpeek rpc".into(),
+                "rpc, serve and gdb cannot run inside kpeek rpc".into(),
             )),
             Ok(cli) => debug_info(&pcs).and_then(|(debug, kaslr_offset)| {
                 cli.command.run(
@@ -940,7 +1004,8 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
             args.listen
         )));
     }
-    let prog = args.target.open(Via::Cli)?;
+    let (prog, origin) = args.target.open_with_origin(Via::Cli)?;
+    let found = origin.as_ref().and_then(|o| o.path()).map(str::to_owned);
     let snap = Snapshot::gather(&prog)?;
     for notice in &snap.notices {
         eprintln!("kpeek: warning: {notice}");
@@ -953,11 +1018,7 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
         path: args.listen.to_string().into(),
         source: e,
     })?;
-    let vmlinux = args
-        .target
-        .vmlinux
-        .as_deref()
-        .map_or("VMLINUX".into(), |p| p.display().to_string());
+    let vmlinux = found.clone().unwrap_or_else(|| "VMLINUX".into());
     let offset = snap.kaslr_offset();
     let cpus = snap
         .threads
@@ -973,7 +1034,7 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
             snap.tasks.tasks.len()
         )
         .map_err(stdout_error)?;
-        if args.target.vmlinux.is_some() {
+        if found.is_some() {
             writeln!(
                 out,
                 "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"
@@ -1022,4 +1083,70 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
     };
     serve(&snap, &listener, &log);
     Ok(())
+}
+
+/// `kpeek gdb` options.
+#[derive(Args, Debug)]
+struct GdbArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The GDB to run.
+    #[arg(long, value_name = "PROGRAM", default_value = "gdb")]
+    gdb: PathBuf,
+    /// Arguments for GDB, after `--` (e.g. `-- -ex 'info threads'`).
+    #[arg(last = true, value_name = "GDB ARGS")]
+    gdb_args: Vec<std::ffi::OsString>,
+}
+
+/// `kpeek gdb`: see src/gdbserver/launch.rs.
+fn gdb(args: GdbArgs) -> kpeek::Result<()> {
+    use kpeek::gdbserver::launch::{self, Remote};
+    let remote = match &args.target.qemu {
+        // QEMU's gdbstub takes one client: find the offset, let go, then GDB connects.
+        Some(address) => Remote {
+            address: address.clone(),
+            kaslr_offset: match &args.target.vmlinux {
+                Some(_) => args.target.open(Via::Cli)?.located.layout.kaslr_offset,
+                None => 0,
+            },
+            vmlinux: args.target.vmlinux.clone(),
+            percpu_zero_based: false,
+        },
+        None => {
+            let (prog, origin) = args.target.open_with_origin(Via::Cli)?;
+            let vmlinux = origin.as_ref().and_then(|o| o.path()).map(PathBuf::from);
+            let served = launch::serve_in_background(prog)?;
+            eprintln!(
+                "kpeek: serving {} tasks on {} to GDB",
+                served.tasks, served.addr
+            );
+            Remote {
+                address: served.addr.to_string(),
+                vmlinux,
+                kaslr_offset: served.kaslr_offset,
+                percpu_zero_based: served.percpu_zero_based,
+            }
+        }
+    };
+    let script = launch::ScriptDir::new()?;
+    let kpeek = std::env::current_exe().map_err(|source| Error::Io {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let mut cmd = launch::gdb_command(
+        args.gdb.as_os_str(),
+        &remote,
+        &script.script,
+        &kpeek,
+        &args.gdb_args,
+    );
+    let status = launch::run_foreground(&mut cmd)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "{} exited: {status}",
+            args.gdb.display()
+        )))
+    }
 }

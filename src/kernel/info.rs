@@ -47,6 +47,9 @@ pub struct Info {
     pub vmlinux_matches: bool,
     /// The vmlinux file, or `None` when kpeek used only the dump.
     pub vmlinux: Option<String>,
+    /// Where the vmlinux came from (given, found, debuginfod, none), when
+    /// the command line knows (`null` inside GDB).
+    pub vmlinux_origin: Option<crate::debuginfo::Origin>,
     /// Where the types came from: `dwarf` (the vmlinux) or `btf` (the
     /// vmlinux's `.BTF`, or the dump's own `__start_BTF..__stop_BTF`).
     pub types: crate::dwarf::TypeSource,
@@ -154,6 +157,7 @@ impl Info {
                 (crate::dwarf::TypeSource::Btf, crate::dwarf::SymbolSource::Kallsyms) => None,
                 _ => Some(prog.debug.path().display().to_string()),
             },
+            vmlinux_origin: None,
             types: prog.debug.type_source(),
             symbols: prog.debug.symbol_source(),
             vmcoreinfo: vmcoreinfo.is_some(),
