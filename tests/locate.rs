@@ -133,7 +133,7 @@ impl Debuginfod {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("debuginfod exited: {status}");
             }
-            if head_status(port, &path) == Some(200) {
+            if get_status(port, &path) == Some(200) {
                 break;
             }
             assert!(
@@ -159,19 +159,38 @@ impl Drop for Debuginfod {
     }
 }
 
-/// The status of `HEAD path` on 127.0.0.1:port, if it answers.
-fn head_status(port: u16, path: &str) -> Option<u16> {
-    use std::io::Write;
+/// The status of `GET path` on 127.0.0.1:port, if it answers (debuginfod
+/// refuses HEAD); the body is left unread.
+fn get_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{BufRead, Write};
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
-        "HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    reply.split_whitespace().nth(1)?.parse().ok()
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// elfutils' own client (`debuginfod-find`) with this cache: the path it
+/// prints for a build ID.
+fn debuginfod_find(urls: &str, cache: &Path, id: &str) -> String {
+    let out = Command::new("debuginfod-find")
+        .args(["debuginfo", id])
+        .env("DEBUGINFOD_URLS", urls)
+        .env("DEBUGINFOD_CACHE_PATH", cache)
+        .env("DEBUGINFOD_PROGRESS", "")
+        .output()
+        .expect("debuginfod-find (Debian package debuginfod)");
+    assert!(
+        out.status.success(),
+        "debuginfod-find: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn row<'a>(info: &'a str, key: &str) -> &'a str {
@@ -190,9 +209,10 @@ fn debuginfod_serves_the_vmlinux_and_the_cache_keeps_it() {
     let core = fx.boot("kdump").dir.join("vmcore.kdump");
     let id = hex(&build_id(&vmlinux));
     let server = Debuginfod::serve(&vmlinux);
+    let url = server.url.clone();
     let cache = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("cache dir");
     let env: [(&str, &OsStr); 2] = [
-        ("DEBUGINFOD_URLS", server.url.as_ref()),
+        ("DEBUGINFOD_URLS", url.as_ref()),
         ("DEBUGINFOD_CACHE_PATH", cache.path().as_os_str()),
     ];
 
@@ -215,6 +235,28 @@ fn debuginfod_serves_the_vmlinux_and_the_cache_keeps_it() {
     assert_eq!(
         std::fs::metadata(&cached).expect("cached").len(),
         std::fs::metadata(&vmlinux).expect("vmlinux").len()
+    );
+
+    // elfutils' own client finds kpeek's download in the cache (no server:
+    // port 9 on loopback refuses).
+    assert_eq!(
+        debuginfod_find("http://127.0.0.1:9", cache.path(), &id),
+        cached.display().to_string()
+    );
+    // And kpeek finds elfutils' download.
+    let theirs = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("cache dir");
+    let fetched = debuginfod_find(&server.url, theirs.path(), &id);
+    let (ok, info, err) = kpeek(
+        &argv(&[&"info", &"--core", &core]),
+        &[
+            ("DEBUGINFOD_URLS", "http://127.0.0.1:9".as_ref()),
+            ("DEBUGINFOD_CACHE_PATH", theirs.path().as_os_str()),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        row(&info, "vmlinux from"),
+        format!("debuginfod cache: {fetched}")
     );
 
     // `ps` (from the cache now) equals `ps --vmlinux`.
