@@ -9,6 +9,9 @@
 # attached to: QEMU's gdbstub, kgdb, or `kpeek serve`. No `nokaslr` needed:
 # kpeek finds the kernel itself.
 #
+# `kpeek gdb --core DUMP` (or --qemu HOST:PORT) starts GDB with all of this
+# done; `kpeek gdb-script` prints this file, built into kpeek.
+#
 # The kpeek binary comes from $KPEEK, else from PATH. The vmlinux is the one
 # GDB has loaded (`gdb vmlinux` or `file vmlinux`), or `set kpeek-vmlinux`; with none,
 # the kernel's own kallsyms and BTF, read through GDB.

@@ -33,6 +33,7 @@ pub mod error;
 pub mod gdbserver;
 pub mod kernel;
 pub mod live;
+pub mod locate;
 pub mod memory;
 pub mod notes;
 pub mod render;

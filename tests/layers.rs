@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("arch", 3),
     ("kernel", 4),
     ("report", 5),
+    ("locate", 5),
     ("render", 6),
     ("gdbserver", 7),
     ("rpc", 7),

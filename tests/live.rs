@@ -800,3 +800,43 @@ fn gdb_stays_usable_when_kpeek_py_fails() {
         );
     }
 }
+
+/// `kpeek gdb --qemu` on a KASLR guest: GDB attached to QEMU with the
+/// vmlinux at the run-time addresses kpeek found (`p linux_banner` reads the
+/// guest's /proc/version) and the built-in kpeek.py sourced (`kpeek ps`
+/// through it lists the guest's /proc); the guest runs again afterwards.
+#[test]
+fn kpeek_gdb_attaches_to_a_live_guest_with_symbols_and_kpeek_py() {
+    let fixture = Fixture::load("linux-6.12");
+    let guest = Guest::boot(&fixture, "");
+    let out = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(["gdb", "--qemu", &format!("127.0.0.1:{}", guest.port)])
+        .arg("--vmlinux")
+        .arg(fixture.vmlinux())
+        .args(["--", "-nx", "-batch", "-ex", "set pagination off"])
+        .args(["-ex", "echo @@BANNER\\n", "-ex", "x/s &linux_banner"])
+        .args([
+            "-ex",
+            "echo @@JSON\\n",
+            "-ex",
+            "kpeek ps --threads --format json",
+        ])
+        .args(["-ex", "echo @@END\\n"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("kpeek gdb");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let truth = guest.truth();
+    let banner = between(&stdout, "@@BANNER\n", "@@JSON");
+    let version = truth.files["/proc/version"].trim_end();
+    assert!(
+        banner.contains(&format!("\"{version}")),
+        "x/s &linux_banner: {banner:?}, /proc/version: {version:?}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&between(&stdout, "@@JSON\n", "@@END"))
+        .unwrap_or_else(|e| panic!("kpeek ps through kpeek gdb: {e}\n{stdout}\n{stderr}"));
+    check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
+    assert!(guest.running(), "kpeek gdb left the guest stopped");
+}

@@ -15,7 +15,11 @@ use kpeek::kernel::{OpenOptions, Program};
 /// `kpeek ARGS --core C [--vmlinux V]`: its standard output; it must succeed.
 fn kpeek_stdout(args: &[&str], core: &Path, vmlinux: Option<&Path>) -> String {
     let mut cmd = common::kpeek_command();
-    cmd.args(args).arg("--core").arg(core);
+    // No vmlinux means none: no debuginfod server from the environment.
+    cmd.args(args)
+        .arg("--core")
+        .arg(core)
+        .env_remove("DEBUGINFOD_URLS");
     if let Some(v) = vmlinux {
         cmd.arg("--vmlinux").arg(v);
     }
@@ -63,9 +67,11 @@ fn ps_and_info_equal_the_vmlinux_output() {
                 .expect("JSON");
                 assert_eq!(with["types"], "dwarf");
                 assert_eq!(with["symbols"], "elf");
+                assert_eq!(info["vmlinux_origin"]["kind"], "none");
+                assert_eq!(with["vmlinux_origin"]["kind"], "given");
                 let mut info = info;
                 let mut with = with;
-                for k in ["vmlinux", "types", "symbols"] {
+                for k in ["vmlinux", "vmlinux_origin", "types", "symbols"] {
                     info[k] = serde_json::Value::Null;
                     with[k] = serde_json::Value::Null;
                 }

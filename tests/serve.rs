@@ -862,3 +862,174 @@ fn between(out: &str, from: &str, to: &str) -> String {
         .unwrap_or("")
         .to_owned()
 }
+
+/// Drives a program through a pseudo-terminal (python3's pty module), as a
+/// person at a terminal would: waits for GDB's prompt, sends each command,
+/// collects what it printed up to the next prompt, then quits. Prints JSON:
+/// `{"prompt": seconds to the first prompt, "outputs": [...]}`.
+const PTY_DRIVER: &str = r#"
+import json, os, pty, select, sys, time
+argv, commands, timeout = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["TERM"] = "dumb"
+    os.execvp(argv[0], argv)
+buf = b""
+def until(marker, deadline):
+    global buf
+    while marker not in buf:
+        left = deadline - time.time()
+        if left <= 0:
+            sys.exit("timeout waiting for %r after: %r" % (marker, buf[-3000:]))
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                sys.exit("the program ended; it printed: %r" % buf[-3000:])
+            buf += data
+    i = buf.index(marker) + len(marker)
+    out, buf = buf[:i], buf[i:]
+    return out.decode("utf-8", "replace")
+start = time.time()
+banner = until(b"(gdb) ", start + timeout)
+prompt = time.time() - start
+outputs = []
+for c in commands:
+    os.write(fd, c.encode() + b"\n")
+    outputs.append(until(b"(gdb) ", time.time() + timeout))
+os.write(fd, b"quit\n")
+time.sleep(0.5)
+try:
+    os.write(fd, b"y\n")
+except OSError:
+    pass
+end = time.time() + 20
+while time.time() < end:
+    done, _ = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    try:
+        select.select([fd], [], [], 0.2) and os.read(fd, 65536)
+    except OSError:
+        pass
+else:
+    os.kill(pid, 9)
+    sys.exit("did not quit")
+print(json.dumps({"prompt": prompt, "banner": banner, "outputs": outputs}))
+"#;
+
+/// `kpeek gdb --core DUMP --vmlinux V` at a terminal: a GDB prompt within a
+/// few seconds, where `info threads` lists exactly `kpeek ps --threads`
+/// (plus the CPUs) and kpeek.py's `lx-ps` (the copy built into the binary)
+/// is exactly `kpeek ps --style lx`. Then the same without --vmlinux.
+#[test]
+fn kpeek_gdb_at_a_terminal_reaches_a_prompt_with_threads_and_lx_ps() {
+    let (_fx, vmlinux, core) = dump("linux-6.1", "kdump", "vmcore.kdump");
+    let (ok, lx_ps, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(["ps", "--style", "lx", "--vmlinux"])
+        .arg(&vmlinux)
+        .arg("--core")
+        .arg(&core));
+    assert!(ok, "{err}");
+    let tasks = kpeek_ps_tasks(&vmlinux, &core);
+    for with_vmlinux in [true, false] {
+        let mut argv = vec![
+            env!("CARGO_BIN_EXE_kpeek").to_owned(),
+            "gdb".into(),
+            "--gdb".into(),
+            common::require_tool("gdb").display().to_string(),
+            "--core".into(),
+            core.display().to_string(),
+        ];
+        if with_vmlinux {
+            argv.extend(["--vmlinux".into(), vmlinux.display().to_string()]);
+        }
+        argv.extend(
+            [
+                "--no-debuginfod",
+                "--",
+                "-nx",
+                "-iex",
+                "set pagination off",
+                "-iex",
+                "set width 0",
+                "-iex",
+                "set style enabled off",
+            ]
+            .map(String::from),
+        );
+        let commands = ["info threads", "lx-ps"];
+        let (ok, out, err) = run(Command::new("python3")
+            .arg("-c")
+            .arg(PTY_DRIVER)
+            .arg(serde_json::to_string(&argv).expect("json"))
+            .arg(serde_json::to_string(&commands).expect("json"))
+            .arg("60"));
+        assert!(ok, "the pty driver failed: {err}\n{out}");
+        let report: serde_json::Value = serde_json::from_str(out.trim()).expect("driver JSON");
+        let prompt = report["prompt"].as_f64().expect("prompt");
+        eprintln!("kpeek gdb (vmlinux: {with_vmlinux}): a GDB prompt after {prompt:.2}s");
+        assert!(prompt < 30.0, "the prompt took {prompt}s");
+        let outputs: Vec<String> = report["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .map(|o| o.as_str().expect("text").replace("\r\n", "\n"))
+            .collect();
+        let banner = report["banner"].as_str().unwrap_or("");
+        assert!(
+            !banner.contains("Python Exception") && !banner.contains("Error"),
+            "{banner}"
+        );
+
+        let threads = parse_info_threads(&outputs[0]);
+        assert_eq!(threads.len(), tasks.len() + 2, "{}", outputs[0]);
+        let mut want: Vec<String> = tasks
+            .iter()
+            .map(|(pid, comm, kthread)| match kthread {
+                true => format!("{pid} [{comm}]"),
+                false => format!("{pid} {comm}"),
+            })
+            .collect();
+        let mut have: Vec<String> = threads
+            .iter()
+            .filter(|t| t.tid < CPU_TID_BASE)
+            .map(|t| t.label.split(", on CPU").next().unwrap_or("").to_owned())
+            .collect();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want, "info threads is kpeek ps --threads");
+
+        let have: Vec<&str> = outputs[1]
+            .lines()
+            .skip_while(|l| !l.contains("TASK"))
+            .filter(|l| l.starts_with("0x") || l.contains("TASK"))
+            .collect();
+        let want: Vec<&str> = lx_ps.lines().collect();
+        assert!(want.len() > 50, "{lx_ps}");
+        assert_eq!(have, want, "lx-ps in kpeek gdb:\n{}", outputs[1]);
+    }
+}
+
+/// `kpeek gdb-script` prints the kpeek.py built into the binary, which is
+/// the repository's; `--install DIR` writes it there.
+#[test]
+fn gdb_script_is_built_in() {
+    let repo =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-scripts/kpeek.py"))
+            .expect("kpeek.py");
+    let (ok, out, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek")).arg("gdb-script"));
+    assert!(ok, "{err}");
+    assert_eq!(out, repo);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, out, err) = run(Command::new(env!("CARGO_BIN_EXE_kpeek"))
+        .args(["gdb-script", "--install"])
+        .arg(dir.path()));
+    assert!(ok, "{err}");
+    let path = dir.path().join("kpeek.py");
+    assert_eq!(out.trim(), path.display().to_string());
+    assert_eq!(std::fs::read_to_string(path).expect("installed"), repo);
+}

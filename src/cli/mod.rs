@@ -5,6 +5,8 @@
 mod bt;
 mod cpus;
 mod dmesg;
+mod download_bar;
+mod gdb;
 mod info;
 mod lsmod;
 mod output;
@@ -62,6 +64,13 @@ enum Command {
     Bt(bt::BtArgs),
     /// Serve a crash dump to GDB as a remote target, every task a thread.
     Serve(serve::ServeArgs),
+    /// Open GDB ready to use: attached to the dump (served in the
+    /// background) or to a live QEMU guest, the vmlinux at its run-time
+    /// addresses, kpeek.py sourced. Arguments after `--` go to GDB.
+    Gdb(gdb::GdbArgs),
+    /// Print kpeek.py, the GDB extension built into this kpeek (or
+    /// write it into a directory with --install).
+    GdbScript(gdb::GdbScriptArgs),
     /// Speak JSON lines on stdin/stdout (used by gdb-scripts/kpeek.py).
     Rpc(rpc::RpcArgs),
 }
@@ -79,6 +88,8 @@ impl Command {
             Command::Pahole(args) => pahole::run(args, out, via),
             Command::Bt(args) => bt::run(args, out, via),
             Command::Serve(args) => serve::run(args),
+            Command::Gdb(args) => gdb::run(args),
+            Command::GdbScript(args) => gdb::script(args, out),
             Command::Rpc(args) => rpc::run(args),
         }
     }

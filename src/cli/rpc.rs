@@ -75,7 +75,8 @@ impl Session<'_> {
         argv.extend(request.argv.iter().cloned());
         // Every command that reads a kernel takes the vmlinux GDB has.
         let takes_vmlinux = argv.get(1).is_some_and(|c| {
-            !c.starts_with('-') && !matches!(c.as_str(), "help" | "rpc" | "serve")
+            !c.starts_with('-')
+                && !matches!(c.as_str(), "help" | "rpc" | "serve" | "gdb" | "gdb-script")
         });
         if let Some(vmlinux) = self.vmlinux.filter(|_| takes_vmlinux) {
             if !argv.iter().any(|a| a == "--vmlinux") {
@@ -98,9 +99,12 @@ impl Session<'_> {
             Err(e) => return Err(Error::Usage(clap_message(&e))),
             Ok(cli) => cli,
         };
-        if matches!(cli.command, Command::Rpc(_) | Command::Serve(_)) {
+        if matches!(
+            cli.command,
+            Command::Rpc(_) | Command::Serve(_) | Command::Gdb(_)
+        ) {
             return Err(Error::Usage(
-                "rpc and serve cannot run inside kpeek rpc".into(),
+                "rpc, serve and gdb cannot run inside kpeek rpc".into(),
             ));
         }
         let pcs = request.pcs();

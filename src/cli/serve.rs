@@ -31,7 +31,8 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
             args.listen
         )));
     }
-    let prog = args.target.open(Via::Cli)?;
+    let (prog, origin) = args.target.open_with_origin(Via::Cli)?;
+    let found = origin.as_ref().and_then(|o| o.path()).map(str::to_owned);
     let snap = Snapshot::gather(&prog)?;
     for notice in &snap.notices {
         eprintln!("kpeek: warning: {notice}");
@@ -44,11 +45,7 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
         path: args.listen.to_string().into(),
         source: e,
     })?;
-    let vmlinux = args
-        .target
-        .vmlinux
-        .as_deref()
-        .map_or("VMLINUX".into(), |p| p.display().to_string());
+    let vmlinux = found.clone().unwrap_or_else(|| "VMLINUX".into());
     let offset = snap.kaslr_offset();
     let cpus = snap
         .threads
@@ -64,7 +61,7 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
             snap.tasks.tasks.len()
         )
         .map_err(stdout_error)?;
-        if args.target.vmlinux.is_some() {
+        if found.is_some() {
             writeln!(
                 out,
                 "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'"

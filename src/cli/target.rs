@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 use kpeek::debuginfo::KernelDebugInfo;
 use kpeek::kernel::{OpenOptions, Program};
+use kpeek::locate::{Origin, Search};
 use kpeek::Error;
 
 use super::Format;
@@ -43,6 +44,11 @@ pub struct Target {
     /// Go on even if the vmlinux does not match the dump (offsets may be wrong).
     #[arg(long)]
     pub allow_mismatch: bool,
+
+    /// Without --vmlinux, do not ask debuginfod ($DEBUGINFOD_URLS) for it
+    /// (the distribution paths are still searched).
+    #[arg(long)]
+    pub no_debuginfod: bool,
 }
 
 /// A hexadecimal number, with or without `0x`.
@@ -74,11 +80,37 @@ pub enum Via<'a> {
 impl Target {
     /// Open the program these options describe.
     pub fn open(&self, via: Via<'_>) -> kpeek::Result<Program> {
-        let options = OpenOptions {
+        self.open_with_origin(via).map(|(prog, _)| prog)
+    }
+
+    /// [`Target::open`], and where the vmlinux came from: given, or for a
+    /// dump without --vmlinux found, downloaded or none (src/locate/).
+    pub fn open_with_origin(&self, via: Via<'_>) -> kpeek::Result<(Program, Option<Origin>)> {
+        if let (Via::Cli, None, Some(core)) = (via, &self.vmlinux, &self.core) {
+            let search = Search::from_env(!self.no_debuginfod);
+            let opened = super::download_bar::open_dump(core, &self.options(), &search)?;
+            for notice in &opened.program.notices {
+                eprintln!("kpeek: warning: {notice}");
+            }
+            return Ok((opened.program, Some(opened.origin)));
+        }
+        let origin = self.vmlinux.as_ref().map(|v| Origin::Given {
+            path: v.display().to_string(),
+        });
+        Ok((self.open_given(via)?, origin))
+    }
+
+    fn options(&self) -> OpenOptions {
+        OpenOptions {
             kaslr_offset: self.kaslr_offset,
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
             allow_mismatch: self.allow_mismatch,
-        };
+        }
+    }
+
+    /// Open the program with the vmlinux given, or none.
+    fn open_given(&self, via: Via<'_>) -> kpeek::Result<Program> {
+        let options = self.options();
         if let Via::Gdb(gdb) = via {
             return self.open_through_gdb(gdb, options);
         }

@@ -9,6 +9,7 @@
 //! - [`section_offsets`]: `qOffsets`, so the vmlinux's symbols line up under KASLR;
 //! - [`monitor`]: `monitor ps`, `threads`, `info`, `info version`;
 //! - [`threads`]: the thread table (thread ids, registers of sleeping tasks);
+//! - [`launch`]: `kpeek gdb`, GDB started attached with kpeek.py sourced;
 //! - [`serve`]: the accept loop, one session per connection, and
 //!   [`ScriptedClient`], a connection that replays a client's bytes (tests, fuzzing).
 //!
@@ -16,6 +17,7 @@
 //! `E79` (GDB says "Cannot access memory"), writes to memory or registers are
 //! refused the same way, and the connection stays up.
 
+pub mod launch;
 pub mod monitor;
 pub mod section_offsets;
 pub mod serve;

@@ -46,6 +46,9 @@ pub struct Info {
     pub vmlinux_matches: bool,
     /// The vmlinux file, or `None` when kpeek used only the dump.
     pub vmlinux: Option<String>,
+    /// Where the vmlinux came from (given, found, debuginfod, none), when
+    /// the command line knows (`null` inside GDB).
+    pub vmlinux_origin: Option<crate::locate::Origin>,
     /// Where the types came from: `dwarf` (the vmlinux) or `btf` (the
     /// vmlinux's `.BTF`, or the dump's own `__start_BTF..__stop_BTF`).
     pub types: crate::debuginfo::TypeSource,
@@ -146,6 +149,7 @@ impl Info {
                 }
                 _ => Some(prog.debug.path().display().to_string()),
             },
+            vmlinux_origin: None,
             types: prog.debug.type_source(),
             symbols: prog.debug.symbol_source(),
             vmcoreinfo: vmcoreinfo.is_some(),

@@ -33,6 +33,9 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
             &"none: the kernel's own kallsyms and BTF, from its memory",
         )?,
     }
+    if let Some(origin) = &i.vmlinux_origin {
+        row(out, "vmlinux from", origin)?;
+    }
     let types = match i.types {
         crate::debuginfo::TypeSource::Dwarf => "DWARF (the vmlinux)",
         crate::debuginfo::TypeSource::Btf if i.vmlinux.is_none() => {
