@@ -36,6 +36,7 @@ pub(crate) mod enumerate;
 pub(crate) mod hash;
 pub(crate) mod index;
 mod names;
+mod origin;
 mod relocate;
 pub mod symbols;
 pub mod types;
@@ -44,6 +45,7 @@ pub mod cfi;
 pub mod layout;
 pub mod lines;
 
+pub use origin::Origin;
 use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;

@@ -48,7 +48,7 @@ pub struct Info {
     pub vmlinux: Option<String>,
     /// Where the vmlinux came from (given, found, debuginfod, none), when
     /// the command line knows (`null` inside GDB).
-    pub vmlinux_origin: Option<crate::locate::Origin>,
+    pub vmlinux_origin: Option<crate::debuginfo::Origin>,
     /// Where the types came from: `dwarf` (the vmlinux) or `btf` (the
     /// vmlinux's `.BTF`, or the dump's own `__start_BTF..__stop_BTF`).
     pub types: crate::debuginfo::TypeSource,

@@ -6,13 +6,12 @@
 //! `linux_banner` equals the dump's. Anything else is skipped with a note,
 //! so a stale `/boot/vmlinux-R` of a rebuilt kernel never answers for it.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSection, ObjectSymbol};
-use serde::Serialize;
 
 use super::debuginfod::{self, Client};
+pub use crate::debuginfo::Origin;
 
 /// What identifies the kernel (or module) whose debug file is wanted.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,61 +23,6 @@ pub struct Wanted<'a> {
     /// The kernel's banner (`linux_banner`, without the NUL), the proof
     /// when there is no build ID.
     pub banner: Option<&'a [u8]>,
-}
-
-/// Where the vmlinux in use came from (`kpeek info` shows it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Origin {
-    /// Named on the command line (`--vmlinux`).
-    Given {
-        /// The file.
-        path: String,
-    },
-    /// Found where a distribution installs it.
-    Found {
-        /// The file.
-        path: String,
-    },
-    /// From a debuginfod server (now in the cache).
-    Debuginfod {
-        /// The URL it was downloaded from.
-        url: String,
-        /// The cached file.
-        path: String,
-    },
-    /// From the debuginfod cache (downloaded before, by kpeek, GDB, drgn...).
-    DebuginfodCache {
-        /// The cached file.
-        path: String,
-    },
-    /// No vmlinux: the kernel's own kallsyms and BTF.
-    None,
-}
-
-impl Origin {
-    /// The vmlinux file, if there is one.
-    pub fn path(&self) -> Option<&str> {
-        match self {
-            Origin::Given { path }
-            | Origin::Found { path }
-            | Origin::Debuginfod { path, .. }
-            | Origin::DebuginfodCache { path } => Some(path),
-            Origin::None => None,
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Given { path } => write!(f, "given: {path}"),
-            Origin::Found { path } => write!(f, "found at {path}"),
-            Origin::Debuginfod { url, path } => write!(f, "debuginfod: {url} (cached at {path})"),
-            Origin::DebuginfodCache { path } => write!(f, "debuginfod cache: {path}"),
-            Origin::None => f.write_str("none: BTF + kallsyms"),
-        }
-    }
 }
 
 /// The result of a search: the file (if any) and what was tried on the way.
