@@ -75,21 +75,35 @@ pub fn detect(prog: &Program, orcs: &[u8]) -> Result<Detected> {
         .nth(2)
         .unwrap_or("(unknown release)")
         .to_owned();
-    let fail = |what: String| Error::BadFile {
+    decide(
+        header(prog).as_deref(),
+        layout_from_type(prog),
+        RegNumbering::from_entries(orcs),
+        &release,
+    )
+    .map_err(|what| Error::BadFile {
         path: prog.debug.path().to_path_buf(),
         what: format!("kernel {release}: {what}; kernel backtraces are not possible"),
-    };
-    let from_table = RegNumbering::from_entries(orcs);
-    let from_type = layout_from_type(prog);
-    match header(prog) {
+    })
+}
+
+/// The decision, from what the kernel showed: its `.orc_header`, the
+/// layout its `struct orc_entry` has, the numbering its table shows.
+fn decide(
+    header: Option<&[u8]>,
+    from_type: Option<OrcVersion>,
+    from_table: Option<RegNumbering>,
+    release: &str,
+) -> std::result::Result<Detected, String> {
+    match header {
         Some(h) => {
-            if let Some((format, since)) = OrcFormat::from_header(&h) {
+            if let Some((format, since)) = OrcFormat::from_header(h) {
                 if from_table.is_some_and(|r| r != format.regs) {
-                    return Err(fail(format!(
+                    return Err(format!(
                         ".orc_header {} names the ORC format of {since}, but the ORC table's \
                          registers are numbered otherwise ({from_table:?})",
-                        hex(&h)
-                    )));
+                        hex(h)
+                    ));
                 }
                 return Ok(Detected {
                     format,
@@ -99,18 +113,18 @@ pub fn detect(prog: &Program, orcs: &[u8]) -> Result<Detected> {
             // An ORC definition kpeek has not seen: only what the kernel
             // shows about itself will do.
             let layout = from_type.ok_or_else(|| {
-                fail(format!(
+                format!(
                     "unknown ORC format: .orc_header {} is not one kpeek knows, and the debug \
                      info has no `struct orc_entry` to read the layout from",
-                    hex(&h)
-                ))
+                    hex(h)
+                )
             })?;
             let regs = from_table.ok_or_else(|| {
-                fail(format!(
+                format!(
                     "unknown ORC format: .orc_header {} is not one kpeek knows, and the ORC \
                      table's register numbers fit no numbering kpeek knows",
-                    hex(&h)
-                ))
+                    hex(h)
+                )
             })?;
             Ok(Detected {
                 format: OrcFormat { layout, regs },
@@ -118,7 +132,7 @@ pub fn detect(prog: &Program, orcs: &[u8]) -> Result<Detected> {
                     "kernel {release}: .orc_header {} is not one kpeek knows; the ORC layout \
                      ({layout:?}) is read from `struct orc_entry` and the register numbering \
                      ({regs:?}) from the table",
-                    hex(&h)
+                    hex(h)
                 )),
             })
         }
@@ -126,11 +140,11 @@ pub fn detect(prog: &Program, orcs: &[u8]) -> Result<Detected> {
             // No header: older than b9f174c811e3 (v6.4, 6.3.10), hence
             // older than any renumbering of the registers.
             if from_table == Some(RegNumbering::Renumbered) {
-                return Err(fail(
-                    "the vmlinux has no .orc_header (so it predates Linux 6.4), yet its ORC \
-                     table is numbered like Linux 7.2's"
+                return Err(
+                    "the vmlinux has no .orc_header (so it predates Linux 6.4), yet its \
+                     ORC table is numbered like Linux 7.2's"
                         .to_owned(),
-                ));
+                );
             }
             let regs = RegNumbering::Classic;
             match from_type {
@@ -139,7 +153,7 @@ pub fn detect(prog: &Program, orcs: &[u8]) -> Result<Detected> {
                     warning: None,
                 }),
                 None => {
-                    let layout = OrcVersion::for_release(&release);
+                    let layout = OrcVersion::for_release(release);
                     Ok(Detected {
                         format: OrcFormat { layout, regs },
                         warning: Some(format!(
@@ -150,5 +164,73 @@ pub fn detect(prog: &Program, orcs: &[u8]) -> Result<Detected> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H64: [u8; 20] = [
+        0xfe, 0x5d, 0x32, 0xbf, 0x58, 0x1b, 0xd6, 0x3b, 0x2c, 0xa9, 0xa5, 0xc6, 0x5b, 0xa5, 0xa6,
+        0x25, 0xea, 0xb3, 0xfe, 0x24,
+    ];
+
+    #[test]
+    fn a_known_header_decides() {
+        let d = decide(Some(&H64), None, None, "6.12.1").unwrap();
+        assert_eq!(d.format.layout, OrcVersion::V3);
+        assert!(d.warning.is_none());
+        // ... unless the table contradicts it.
+        let e = decide(Some(&H64), None, Some(RegNumbering::Renumbered), "6.12.1").unwrap_err();
+        assert!(e.contains("numbered otherwise"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_header_needs_the_type_and_the_table() {
+        let h = [7u8; 20];
+        let e = decide(Some(&h), None, Some(RegNumbering::Classic), "7.9.0").unwrap_err();
+        assert!(
+            e.contains("unknown ORC format") && e.contains("struct orc_entry"),
+            "{e}"
+        );
+        let e = decide(Some(&h), Some(OrcVersion::V3), None, "7.9.0").unwrap_err();
+        assert!(e.contains("fit no numbering"), "{e}");
+        let d = decide(
+            Some(&h),
+            Some(OrcVersion::V3),
+            Some(RegNumbering::Renumbered),
+            "7.9.0",
+        )
+        .unwrap();
+        assert_eq!(d.format.regs, RegNumbering::Renumbered);
+        assert!(d.warning.unwrap().contains("7.9.0"));
+    }
+
+    #[test]
+    fn no_header_means_the_classic_numbering() {
+        let d = decide(
+            None,
+            Some(OrcVersion::V1),
+            Some(RegNumbering::Classic),
+            "5.10.0",
+        )
+        .unwrap();
+        assert_eq!(
+            (d.format.layout, d.format.regs),
+            (OrcVersion::V1, RegNumbering::Classic)
+        );
+        assert!(d.warning.is_none());
+        assert!(decide(
+            None,
+            Some(OrcVersion::V1),
+            Some(RegNumbering::Renumbered),
+            "5.10.0"
+        )
+        .is_err());
+        // Only with neither header nor type does the release decide, with a warning.
+        let d = decide(None, None, None, "6.3.1").unwrap();
+        assert_eq!(d.format.layout, OrcVersion::V2);
+        assert!(d.warning.unwrap().contains("guessed from the release"));
     }
 }
