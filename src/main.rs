@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kpeek::render::escape;
 use kpeek::Error;
 
 /// Look inside a Linux kernel, live or dead.
@@ -154,7 +155,7 @@ impl Target {
             }
         };
         for notice in &prog.notices {
-            eprintln!("kpeek: warning: {notice}");
+            eprintln!("kpeek: warning: {}", escape(&notice.to_string()));
         }
         Ok(prog)
     }
@@ -430,7 +431,7 @@ impl Command {
 /// Print a listing's warnings; a partial listing exits with status 2.
 fn finish(warnings: &[kpeek::kernel::Warning]) -> kpeek::Result<()> {
     for w in warnings {
-        eprintln!("kpeek: warning: {}", w.message);
+        eprintln!("kpeek: warning: {}", escape(&w.message));
     }
     if warnings.is_empty() {
         Ok(())
@@ -582,7 +583,7 @@ fn bt(args: BtArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()> {
         });
     }
     for n in &unwinder.notices {
-        eprintln!("kpeek: warning: {n}");
+        eprintln!("kpeek: warning: {}", escape(&n.to_string()));
     }
     match args.target.format {
         Format::Json => {
@@ -911,7 +912,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("kpeek: {err}");
+            eprintln!("kpeek: {}", escape(&err.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -943,7 +944,7 @@ fn serve(args: ServeArgs) -> kpeek::Result<()> {
     let prog = args.target.open(Via::Cli)?;
     let snap = Snapshot::gather(&prog)?;
     for notice in &snap.notices {
-        eprintln!("kpeek: warning: {notice}");
+        eprintln!("kpeek: warning: {}", escape(&notice.to_string()));
     }
     let listener = std::net::TcpListener::bind(args.listen).map_err(|e| Error::Io {
         path: args.listen.to_string().into(),
