@@ -592,3 +592,190 @@ fn children_cpu() -> Duration {
     let t = |tv: [i64; 2]| Duration::from_secs(tv[0] as u64) + Duration::from_micros(tv[1] as u64);
     t(r.utime) + t(r.stime)
 }
+
+/// The 6.12 QEMU dump with VMCOREINFO, damaged by `damage` (given the
+/// opened program and the file's bytes), written to a scratch file.
+fn damaged_elf(name: &str, damage: impl FnOnce(&Program, &mut Vec<u8>)) -> Hostile {
+    let fixture = Fixture::load("linux-6.12");
+    let vmlinux = fixture.vmlinux();
+    let core = fixture.boot("qemu-vmcoreinfo").dir.join("vmcore.elf");
+    let prog = Program::open(&vmlinux, &core, &OpenOptions::default()).expect("open");
+    let mut dump = std::fs::read(&core).expect("dump");
+    damage(&prog, &mut dump);
+    let file = scratch(name);
+    std::fs::write(&file, &dump).expect("write");
+    Hostile {
+        vmlinux,
+        core: file,
+        strings: 0,
+    }
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `init_task.tasks.next` pointing at itself: a whole list of one task.
+/// `ps` used to list the idle tasks alone with exit 0; `nr_threads` says
+/// how many there are.
+#[test]
+fn a_self_linked_task_list_is_counted_against_nr_threads() {
+    let h = damaged_elf("self-linked.elf", |prog, dump| {
+        let init = prog.symbol("init_task").expect("init_task").0;
+        let tasks = prog
+            .debug
+            .member("task_struct", "tasks")
+            .expect("tasks")
+            .offset;
+        poke(dump, prog, init + tasks, &(init + tasks).to_le_bytes());
+    });
+    for cmd in [&["ps"][..], &["ps", "--style", "lx"], &["threads"]] {
+        let out = kpeek(cmd, &h);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "kpeek {cmd:?}: {err}");
+        assert!(err.contains("nr_threads"), "kpeek {cmd:?}: {err}");
+    }
+    // And `kpeek serve` says so, on stderr and in `monitor info`.
+    let mut server = Server::start(&h);
+    let lines = server.stderr_until("nr_threads", Duration::from_secs(5));
+    assert!(
+        lines.iter().any(|l| l.contains("nr_threads")),
+        "serve: {lines:?}"
+    );
+    let mut s = server.connect();
+    let hex: String = "info".bytes().map(|b| format!("{b:02x}")).collect();
+    let mut text = Vec::new();
+    let mut r = exchange(&mut s, &format!("qRcmd,{hex}"));
+    while let Some(o) = r.strip_prefix('O').filter(|_| r != "OK") {
+        text.extend(unhex(o));
+        s.write_all(b"+").ok();
+        r = reply(&mut s);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("nr_threads"), "monitor info:\n{text}");
+    assert!(server.alive());
+}
+
+/// Two processes each other's parent: `ps --tree` used to drop both.
+#[test]
+fn a_loop_in_the_parent_links_is_shown_and_warned_about() {
+    let mut pids = Vec::new();
+    let h = damaged_elf("parent-loop.elf", |prog, dump| {
+        let list = for_each_task(prog).expect("walk");
+        let procs: Vec<_> = list
+            .tasks
+            .iter()
+            .filter(|t| t.pid == t.tgid && !t.kthread && t.pid > 1)
+            .take(2)
+            .collect();
+        assert_eq!(procs.len(), 2);
+        let rp = prog
+            .debug
+            .member("task_struct", "real_parent")
+            .expect("real_parent")
+            .offset;
+        poke(
+            dump,
+            prog,
+            procs[0].task.0 + rp,
+            &procs[1].task.0.to_le_bytes(),
+        );
+        poke(
+            dump,
+            prog,
+            procs[1].task.0 + rp,
+            &procs[0].task.0.to_le_bytes(),
+        );
+        pids = procs.iter().map(|t| t.pid).collect();
+    });
+    let out = kpeek(&["ps", "--tree"], &h);
+    let err = stderr_of(&out);
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("loop"), "{err}");
+    for pid in &pids {
+        assert!(
+            tree.lines().any(|l| l.contains(&format!("─{pid} "))),
+            "pid {pid} missing from the tree:\n{tree}"
+        );
+    }
+}
+
+/// A kdump whose sub-header puts the notes at an absurd offset: no CPU
+/// registers. `info` says why; `bt --all` ends the running tasks' traces
+/// at their zero pc instead of printing `_end+0x.../0x0` frames.
+#[test]
+fn a_kdump_with_unreadable_notes_says_so_and_prints_no_garbage_frames() {
+    let fixture = Fixture::load("linux-6.1");
+    let vmlinux = fixture.vmlinux();
+    let mut kdump = std::fs::read(fixture.boot("kdump").dir.join("vmcore.kdump")).expect("kdump");
+    // disk_dump_header.block_size at 428; the sub-header's offset_note at 48.
+    let block = u32::from_le_bytes(kdump[428..432].try_into().expect("4")) as usize;
+    kdump[block + 48..block + 56].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let h = Hostile {
+        vmlinux,
+        core: scratch("bad-notes.kdump"),
+        strings: 0,
+    };
+    std::fs::write(&h.core, &kdump).expect("write");
+    let info = kpeek(&["info"], &h);
+    assert!(
+        stderr_of(&info).contains("notes"),
+        "info: {}",
+        stderr_of(&info)
+    );
+    let bt = kpeek(&["bt", "--all", "--no-lines"], &h);
+    let text = String::from_utf8_lossy(&bt.stdout);
+    assert!(
+        matches!(bt.status.code(), Some(0..=2)),
+        "{}",
+        stderr_of(&bt)
+    );
+    assert!(
+        !text.contains("_end+"),
+        "frames past the kernel's end:\n{}",
+        text.lines()
+            .filter(|l| l.contains("_end+"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(text.contains("is not kernel text"), "{text}");
+}
+
+/// A directory or a FIFO given as the dump: a clear refusal, at once.
+#[test]
+fn a_directory_or_a_fifo_is_refused_as_a_dump() {
+    let dir = scratch("dir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fifo = scratch("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    for (path, want) in [(&dir, "a directory"), (&fifo, "not a regular file")] {
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_kpeek"))
+            .args(["info", "--core"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert!(start.elapsed() < Duration::from_secs(20));
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+    std::fs::remove_dir(&dir).ok();
+    std::fs::remove_file(&fifo).ok();
+}
+
+/// An ELF dump cut 256 KiB short: "256 KiB missing", not "0 MiB".
+#[test]
+fn a_small_truncation_is_reported_in_kib() {
+    let h = damaged_elf("cut-256k.elf", |_, dump| {
+        let len = dump.len() - (256 << 10);
+        dump.truncate(len);
+    });
+    let out = kpeek(&["info"], &h);
+    let err = stderr_of(&out);
+    assert!(err.contains("256 KiB"), "{err}");
+    assert!(!err.contains(" 0 MiB"), "{err}");
+}

@@ -291,6 +291,8 @@ pub struct KdumpFile {
     rank: Vec<u64>,
     desc_off: u64,
     notes: Notes,
+    /// Why the sub-header's notes could not be read, if they could not.
+    notes_problem: Option<String>,
     compressions: Mutex<u32>,
     cache: PageCache,
 }
@@ -369,11 +371,22 @@ impl KdumpFile {
         let desc_off = (1 + sub_hdr_size + bitmap_blocks) * bs;
 
         let mut notes = Notes::default();
+        let mut notes_problem = None;
         if header_version >= 4 {
             let (off, size) = (s64(48).unwrap_or(0), s64(56).unwrap_or(0));
-            if size > 0 && size < 1 << 24 {
-                if let Ok(blob) = storage.read_vec(off, size) {
-                    notes = Notes::parse(&blob);
+            if size >= 1 << 24 {
+                notes_problem = Some(format!(
+                    "the sub-header's notes are {size} bytes: refused, no CPU registers"
+                ));
+            } else if size > 0 {
+                match storage.read_vec(off, size) {
+                    Ok(blob) => notes = Notes::parse(&blob),
+                    Err(e) => {
+                        notes_problem = Some(format!(
+                            "the notes ({size} bytes at offset {off:#x}) are unreadable: {e}; \
+                             no CPU registers"
+                        ))
+                    }
                 }
             }
         }
@@ -435,9 +448,15 @@ impl KdumpFile {
             rank,
             desc_off,
             notes,
+            notes_problem,
             compressions: Mutex::new(0),
             cache: Mutex::new(vec![None; CACHE_SLOTS]),
         })
+    }
+
+    /// Why the notes the sub-header points at could not be read.
+    pub fn notes_problem(&self) -> Option<&str> {
+        self.notes_problem.as_deref()
     }
 
     /// The notes of the dump (from the sub-header).

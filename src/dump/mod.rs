@@ -38,6 +38,20 @@ impl Mapped {
             path: path.to_owned(),
             source,
         };
+        // Before opening: a FIFO with no writer would block `open` for ever,
+        // and a directory opens but cannot be mapped ("No such device").
+        let kind = std::fs::metadata(path).map_err(io)?.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, socket or device)"
+            };
+            return Err(Error::bad_file(
+                path,
+                format!("{what}: a dump must be a regular file"),
+            ));
+        }
         let file = File::open(path).map_err(io)?;
         if file.metadata().map_err(io)?.len() == 0 {
             return Err(Error::bad_file(path, "empty file"));

@@ -210,9 +210,9 @@ impl Program {
             Reader::Elf(e) => {
                 if e.truncated_bytes() > 0 {
                     prog.notices.push(format!(
-                        "{}: the file is truncated: {} MiB of memory its headers describe are missing",
+                        "{}: the file is truncated: {} of memory its headers describe are missing",
                         dump.path.display(),
-                        e.truncated_bytes() >> 20
+                        human_size(e.truncated_bytes())
                     ));
                 }
                 if e.incomplete() {
@@ -223,6 +223,9 @@ impl Program {
                 }
             }
             Reader::Kdump(k) => {
+                if let Some(p) = k.notes_problem() {
+                    prog.notices.push(format!("{}: {p}", dump.path.display()));
+                }
                 if k.incomplete() {
                     prog.notices.push(format!(
                         "{}: the dump is marked incomplete (DUMP_DH_COMPRESSED_INCOMPLETE)",
@@ -687,4 +690,13 @@ pub fn image_facts(debug: &DebugInfo) -> Result<ImageFacts> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `256 KiB`, `3 MiB`, `17 bytes`: never "0 MiB" for what is not nothing.
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 || b >= 16 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b.div_ceil(1 << 10)),
+        b => format!("{b} bytes"),
+    }
 }
