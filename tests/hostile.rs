@@ -779,3 +779,89 @@ fn a_small_truncation_is_reported_in_kib() {
     assert!(err.contains("256 KiB"), "{err}");
     assert!(!err.contains(" 0 MiB"), "{err}");
 }
+
+/// A kdump whose header gives a block size other than the 4 KiB page: it
+/// used to be reported as "the dump has no VMCOREINFO".
+#[test]
+fn a_kdump_with_another_block_size_says_so() {
+    let fixture = Fixture::load("linux-6.1");
+    let mut kdump = std::fs::read(fixture.boot("kdump").dir.join("vmcore.kdump")).expect("kdump");
+    let mut seen = 0;
+    for bs in [512u32, 2048] {
+        kdump[428..432].copy_from_slice(&bs.to_le_bytes());
+        let h = Hostile {
+            vmlinux: fixture.vmlinux(),
+            core: scratch(&format!("block-{bs}.kdump")),
+            strings: 0,
+        };
+        std::fs::write(&h.core, &kdump).expect("write");
+        let out = kpeek(&["info"], &h);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("block size {bs}")), "{err}");
+        assert!(!err.contains("no VMCOREINFO,"), "{err}");
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+}
+
+/// VMCOREINFO that contradicts the dump: `PAGESIZE=0` ("0-byte pages") and
+/// `pgtable_l5_enabled=1` on a 4-level kernel (every stack "not mapped",
+/// exit 0). Each is refused with a warning and the proven value used.
+#[test]
+fn vmcoreinfo_that_contradicts_the_dump_is_refused() {
+    let h = damaged_elf("contradicting-vmcoreinfo.elf", |_, dump| {
+        for (from, to) in [
+            (&b"PAGESIZE=4096"[..], &b"PAGESIZE=0000"[..]),
+            (
+                b"NUMBER(pgtable_l5_enabled)=0",
+                b"NUMBER(pgtable_l5_enabled)=1",
+            ),
+        ] {
+            let mut n = 0;
+            let mut at = 0;
+            while let Some(i) = dump[at..].windows(from.len()).position(|w| w == from) {
+                dump[at + i..at + i + to.len()].copy_from_slice(to);
+                at += i + from.len();
+                n += 1;
+            }
+            assert!(n > 0, "{}", String::from_utf8_lossy(from));
+        }
+    });
+    let info = kpeek(&["info"], &h);
+    let err = stderr_of(&info);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(err.contains("PAGESIZE=0"), "{err}");
+    assert!(err.contains("pgtable_l5_enabled=1"), "{err}");
+    assert!(text.contains("4 levels, 4096-byte pages"), "{text}");
+    let bt = kpeek(&["bt", "--all", "--no-lines"], &h);
+    let text = String::from_utf8_lossy(&bt.stdout);
+    assert!(
+        !text.contains("not in the dump") && !text.contains("not mapped"),
+        "stacks unreadable:\n{}",
+        text.lines()
+            .filter(|l| l.contains("not "))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// A garbage `__per_cpu_offset[1]`: `ps` used to drop `[swapper/1]` and
+/// the `>` marker of CPU 1's task without a word.
+#[test]
+fn a_garbage_per_cpu_offset_is_warned_about() {
+    let h = damaged_elf("per-cpu-offset.elf", |prog, dump| {
+        let offsets = prog.symbol("__per_cpu_offset").expect("__per_cpu_offset").0;
+        poke(
+            dump,
+            prog,
+            offsets + 8,
+            &0x4141_4141_4141_4141u64.to_le_bytes(),
+        );
+    });
+    let out = kpeek(&["ps"], &h);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("CPU 1"), "{err}");
+}

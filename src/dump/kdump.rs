@@ -399,6 +399,16 @@ impl KdumpFile {
             }
         }
 
+        // An x86_64 kernel's pages, so kdump's blocks, are 4 KiB: another
+        // block size puts the sub-header elsewhere, and then no notes are
+        // found (which would be reported as "no VMCOREINFO").
+        if block_size != 4096 && notes.vmcoreinfo.is_none() && notes.prstatus.is_empty() {
+            return Err(bad(format!(
+                "block size {block_size} is not the 4096-byte page of an x86_64 kernel, \
+                 and no notes or VMCOREINFO are where it puts them (a damaged header?)"
+            )));
+        }
+
         // rank[i] = dumped pages in bitmap2 before pfn i*512 (within this file's range).
         let split = (split_flag != 0).then_some((start_pfn, end_pfn));
         let mut rank = Vec::with_capacity(bitmap2.len() / 64 + 1);

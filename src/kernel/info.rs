@@ -161,7 +161,9 @@ impl Info {
             kaslr_method: prog.located.method,
             phys_base: signed_hex(layout.phys_base as i64),
             page_offset_base: format!("{:#x}", layout.page_offset_base),
-            page_size: vmcoreinfo.and_then(|v| v.page_size()).unwrap_or(4096),
+            // x86_64's pages: a VMCOREINFO that says otherwise is refused
+            // (the program's notices say so).
+            page_size: 4096,
             paging_levels: layout.levels,
             excluded_pages,
             incomplete,

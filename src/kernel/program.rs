@@ -234,6 +234,24 @@ impl Program {
                 }
             }
         }
+        // VMCOREINFO values the dump disproves: refused, the proven value used.
+        if let Some(vi) = dump.vmcoreinfo() {
+            if let Some(size) = vi.page_size().filter(|&s| s != 4096) {
+                prog.notices.push(format!(
+                    "VMCOREINFO says PAGESIZE={size}; an x86_64 kernel's pages are 4096 bytes: \
+                     refused, 4096 used"
+                ));
+            }
+            let levels = prog.located.layout.levels;
+            if let Some(l5) = vi.number("pgtable_l5_enabled") {
+                if (l5 == 1) != (levels == 5) {
+                    prog.notices.push(format!(
+                        "VMCOREINFO says pgtable_l5_enabled={l5}, but the page tables are \
+                         {levels}-level: refused, {levels} levels used"
+                    ));
+                }
+            }
+        }
         prog.dump = Some(dump);
         self
     }

@@ -391,13 +391,36 @@ fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
     let mut currents = HashSet::new();
     let mut idle_tasks = Vec::new();
     for cpu in prog.cpus()? {
-        let Ok(rq) = prog.per_cpu("runqueues", cpu) else {
-            break;
+        let rq = match prog.per_cpu("runqueues", cpu) {
+            Ok(rq) => rq,
+            Err(e) => {
+                list.warnings.push(Warning::new(
+                    "bad_runqueue",
+                    format!(
+                        "CPU {cpu}: no runqueue ({e}): its idle and current tasks are not listed"
+                    ),
+                    None,
+                ));
+                continue;
+            }
         };
-        if let Ok(curr) = prog.read_u64(VirtAddr(rq.0 + l.rq_curr)) {
+        let curr = prog.read_u64(VirtAddr(rq.0 + l.rq_curr));
+        let idle = prog.read_u64(VirtAddr(rq.0 + l.rq_idle));
+        match (&curr, &idle) {
+            (Ok(_), Ok(_)) => {}
+            (Err(e), _) | (_, Err(e)) => list.warnings.push(Warning::new(
+                "bad_runqueue",
+                format!(
+                    "CPU {cpu}: its runqueue at {rq} is unreadable ({e}): a bad __per_cpu_offset[{cpu}]? \
+                     Its idle and current tasks are not listed"
+                ),
+                Some(rq),
+            )),
+        }
+        if let Ok(curr) = curr {
             currents.insert(curr);
         }
-        match prog.read_u64(VirtAddr(rq.0 + l.rq_idle)) {
+        match idle {
             Ok(idle) if idle != 0 && idle != init_task.0 => idle_tasks.push(VirtAddr(idle)),
             _ => {}
         }
