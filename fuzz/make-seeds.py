@@ -155,6 +155,36 @@ put("kallsyms", "absolute", kallsyms_image(1))
 put("dump_flattened", "header", b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1)
     + bytes(4096 - 32) + struct.pack(">qq", 0, 8) + b"KDUMP   " + struct.pack(">qq", -1, -1))
 put("btf", "list_head", btf())
+
+# Issue 25's families. A stream of tiny chunks: a chunk of garbage over
+# the whole file first (later chunks win), then 7-byte chunks in swapped
+# pairs, each overlapping the next by one byte.
+def tiny_chunks(dump, size=7):
+    hdr = b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1)
+    out = bytearray(hdr.ljust(4096, b"\0"))
+    out += struct.pack(">qq", 0, len(dump)) + b"\x5a" * len(dump)
+    starts = list(range(0, len(dump), size))
+    for i in range(0, len(starts), 2):
+        for s in reversed(starts[i:i + 2]):
+            piece = dump[s:s + size + 1]
+            out += struct.pack(">qq", s, len(piece)) + piece
+    return bytes(out) + struct.pack(">qq", -1, -1)
+
+
+put("dump_flattened", "tiny-chunks", tiny_chunks(KDUMP))
+# A kdump whose sub-header puts the notes at an absurd offset, and one with
+# a block size kpeek does not support.
+bad_notes = bytearray(KDUMP)
+struct.pack_into("<Q", bad_notes, 4096 + 48, 1 << 40)
+put("dump_kdump", "notes-absurd", bytes(bad_notes))
+odd_block = bytearray(KDUMP)
+struct.pack_into("<i", odd_block, 428, 3000)
+put("dump_kdump", "block-3000", bytes(odd_block))
+# VMCOREINFO that contradicts itself or the dump, and strings with control
+# bytes in it.
+put("notes", "vmcoreinfo-hostile", VMCOREINFO.replace(b"PAGESIZE=4096", b"PAGESIZE=0")
+    .replace(b"OSRELEASE=6.1.0", b"OSRELEASE=\x1b]0;x\x07\r6.1")
+    + b"NUMBER(pgtable_l5_enabled)=1\n")
 put("rpc_request", "hello", b'{"id":1,"hello":true}\n{"id":2,"argv":["ps"],"pcs":["0xffffffff81000000"],'
     b'"cpus":[{"rip":"0xffffffff81000000","rsp":"0x10","cs":"0x10"}]}\n'
     b'{"data":"0011"}\n{"id":4}\n{"data":"00112233"}\n{"id":8}\n{"error":"Cannot access memory"}\n')
@@ -191,6 +221,11 @@ put("serve_packets", "session", b"\x00" + SESSION)
 put("serve_packets", "session-fixed", b"\x01" + re.sub(rb"#[0-9a-f]{2}", b"#00", SESSION))
 put("serve_packets", "noack", b"\x01" + gdb_packets(b"QStartNoAckMode")
     + b"$qfThreadInfo#00$qsThreadInfo#00$Hgp1.1#00$g#00$m0,8#00$vKill;1#00")
+# GDB clients that send too much: a packet longer than PacketSize=4000, a `$`
+# with no `#`, bytes that are no packet.
+put("serve_packets", "oversized", b"\x01" + gdb_packets(b"m0," + b"0" * 20000))
+put("serve_packets", "unterminated", b"\x00+$" + b"a" * 40000)
+put("serve_packets", "garbage", b"\x00" + b"z" * 5000 + gdb_packets(b"qfThreadInfo"))
 
 # The DWARF target: a small object file with the types kpeek looks up,
 # if a C compiler is at hand.

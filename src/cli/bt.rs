@@ -45,7 +45,7 @@ pub fn run(args: BtArgs, out: &mut dyn Write, via: Via<'_>) -> kpeek::Result<()>
     };
     let report = bt(&prog, &query)?;
     for n in &report.body.notices {
-        eprintln!("kpeek: warning: {n}");
+        super::output::warn(n);
     }
     emit(out, args.target.format, &report, |out, b| {
         for c in &b.cpus {

@@ -46,7 +46,7 @@ pub fn open_dump(
     };
     let opened = kpeek::locate::open_dump(core, options, search, &mut progress)?;
     for note in &opened.notes {
-        eprintln!("kpeek: note: {note}");
+        eprintln!("kpeek: note: {}", kpeek::render::escape(note));
     }
     if opened.origin == Origin::None && !opened.notes.is_empty() {
         eprintln!("kpeek: note: no matching vmlinux: using the kernel's own kallsyms and BTF");

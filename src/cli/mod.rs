@@ -113,7 +113,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("kpeek: {err}");
+            eprintln!("kpeek: {}", kpeek::render::escape(&err.to_string()));
             ExitCode::FAILURE
         }
     }

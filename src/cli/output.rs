@@ -47,10 +47,16 @@ pub fn emit<T: Serialize>(
     finish(&report.warnings)
 }
 
+/// `kpeek: warning: ...` on stderr, with whatever came from the dump in
+/// it escaped (render::escape).
+pub fn warn(message: &str) {
+    eprintln!("kpeek: warning: {}", kpeek::render::escape(message));
+}
+
 /// Print a listing's warnings; a partial listing exits with status 2.
 pub fn finish(warnings: &[kpeek::kernel::Warning]) -> kpeek::Result<()> {
     for w in warnings {
-        eprintln!("kpeek: warning: {}", w.message);
+        warn(&w.message);
     }
     if warnings.is_empty() {
         Ok(())

@@ -165,7 +165,7 @@ pub fn run(args: RpcArgs) -> kpeek::Result<()> {
             // A line that is not a request gets an error, and the
             // session goes on.
             Incoming::Bad { id, error } => {
-                eprintln!("kpeek: {error}");
+                eprintln!("kpeek: {}", kpeek::render::escape(&error));
                 gdb.respond(&reply(id.unwrap_or(0), 1, Some(error)))?;
                 continue;
             }

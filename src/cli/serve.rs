@@ -35,7 +35,7 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
     let found = origin.as_ref().and_then(|o| o.path()).map(str::to_owned);
     let snap = Snapshot::gather(&prog)?;
     for notice in &snap.notices {
-        eprintln!("kpeek: warning: {notice}");
+        super::output::warn(&notice.to_string());
     }
     let listener = std::net::TcpListener::bind(args.listen).map_err(|e| Error::Io {
         path: args.listen.to_string().into(),

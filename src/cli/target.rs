@@ -90,7 +90,7 @@ impl Target {
             let search = Search::from_env(!self.no_debuginfod);
             let opened = super::download_bar::open_dump(core, &self.options(), &search)?;
             for notice in &opened.program.notices {
-                eprintln!("kpeek: warning: {notice}");
+                super::output::warn(&notice.to_string());
             }
             return Ok((opened.program, Some(opened.origin)));
         }
@@ -142,7 +142,7 @@ impl Target {
                 )),
             };
         for notice in &prog.notices {
-            eprintln!("kpeek: warning: {notice}");
+            super::output::warn(&notice.to_string());
         }
         Ok(prog)
     }

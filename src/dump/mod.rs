@@ -37,6 +37,20 @@ impl Mapped {
             path: path.to_owned(),
             source,
         };
+        // Before opening: a FIFO with no writer would block `open` for ever,
+        // and a directory opens but cannot be mapped ("No such device").
+        let kind = std::fs::metadata(path).map_err(io)?.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, socket or device)"
+            };
+            return Err(Error::bad_file(
+                path,
+                format!("{what}: a dump must be a regular file"),
+            ));
+        }
         let file = File::open(path).map_err(io)?;
         if file.metadata().map_err(io)?.len() == 0 {
             return Err(Error::bad_file(path, "empty file"));
@@ -88,7 +102,7 @@ pub enum Reader {
 }
 
 /// What a dump says of itself as a whole.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Health {
     /// The page compression of a kdump-compressed dump.
     pub compression: Option<Compression>,
@@ -98,6 +112,9 @@ pub struct Health {
     pub truncated_bytes: u64,
     /// The dump is marked incomplete, and by what.
     pub incomplete: Option<&'static str>,
+    /// What is wrong with the notes (CPU registers, VMCOREINFO), if
+    /// something is.
+    pub notes_problem: Option<String>,
 }
 
 /// An opened crash dump.
@@ -188,12 +205,14 @@ impl Dump {
                 excluded_pages: (e.excluded_bytes() + e.truncated_bytes()) / 4096,
                 truncated_bytes: e.truncated_bytes(),
                 incomplete: e.incomplete().then_some("ELF e_flags"),
+                notes_problem: None,
             },
             Reader::Kdump(k) => Health {
                 compression: Some(k.header_compression()),
                 excluded_pages: k.excluded_pages,
                 truncated_bytes: 0,
                 incomplete: k.incomplete().then_some("DUMP_DH_COMPRESSED_INCOMPLETE"),
+                notes_problem: k.notes_problem().map(str::to_owned),
             },
         }
     }

@@ -51,7 +51,12 @@ impl MonitorCmd for Session<'_, '_> {
                 );
                 Ok(())
             }
-            ["info"] => render::info::info(&mut text, &snap.info),
+            ["info"] => render::info::info(&mut text, &snap.info).and_then(|()| {
+                use std::io::Write;
+                snap.notices
+                    .iter()
+                    .try_for_each(|n| writeln!(text, "warning: {}", render::escape(n)))
+            }),
             ["ps", rest @ ..] => {
                 let threads = rest.iter().any(|w| *w == "-T" || *w == "--threads");
                 let rows = snap.tasks.tasks.iter();

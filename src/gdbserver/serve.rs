@@ -13,8 +13,12 @@ use gdbstub::target::Target;
 
 use super::{Session, Snapshot};
 
-/// GDB may ask for up to half of this in one memory read.
-const PACKET_BUFFER: usize = 0x4000;
+/// GDB may ask for up to half of this in one memory read. gdbstub
+/// advertises it (`PacketSize=4000`, in hex) and receives packets into a
+/// buffer of exactly this size: a longer packet ends the session instead of
+/// growing the buffer (a `$` followed by 500 MiB without a `#` grew the
+/// server to 560 MB).
+pub const PACKET_BUFFER: usize = 0x4000;
 
 /// What happened to a connection, for the caller to log.
 #[derive(Debug)]
@@ -62,13 +66,27 @@ pub fn serve_connection<C>(snap: &Snapshot<'_>, conn: C) -> Result<DisconnectRea
 where
     C: ConnectionExt<Error = io::Error>,
 {
+    // A borrowed buffer: gdbstub's own (a `Vec`) grows with the packet.
+    let mut packet = vec![0u8; PACKET_BUFFER];
     let gdb = GdbStub::builder(conn)
-        .packet_buffer_size(PACKET_BUFFER)
+        .with_packet_buffer(&mut packet)
         .build()
         .map_err(|e| e.to_string())?;
     let mut session = Session::new(snap);
     gdb.run_blocking::<EventLoop<'_, '_, C>>(&mut session)
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            let e = e.to_string();
+            if e.contains("oversized packet") {
+                format!(
+                    "dropped: a packet longer than the {PACKET_BUFFER} bytes advertised \
+                     (PacketSize={PACKET_BUFFER:x})"
+                )
+            } else if e.contains("UnexpectedHeader") {
+                format!("dropped: the client sent bytes that are not GDB packets ({e})")
+            } else {
+                e
+            }
+        })
 }
 
 /// A client that sends a fixed script of bytes, then hangs up: what GDB
@@ -145,6 +163,41 @@ pub struct Buffered {
     /// The next byte of `input` to hand out.
     at: usize,
     output: Vec<u8>,
+    /// Where the client is in the packet framing, to bound what it sends.
+    framing: Framing,
+}
+
+/// The client's bytes as the framing sees them: between packets, or inside
+/// one (with its length so far). (Between packets gdbstub itself ends the
+/// session at the first byte that is not `$`, an ack or an interrupt.)
+#[derive(Clone, Copy, Debug)]
+enum Framing {
+    Between,
+    Body { len: usize },
+    Checksum { left: u8 },
+}
+
+impl Framing {
+    /// Account for one byte from the client: an error ends the connection.
+    fn see(&mut self, byte: u8) -> io::Result<()> {
+        let refuse = |what: String| Err(io::Error::new(io::ErrorKind::InvalidData, what));
+        *self = match (*self, byte) {
+            (Framing::Between, b'$') => Framing::Body { len: 1 },
+            (Framing::Between, _) => Framing::Between,
+            (Framing::Body { .. }, b'#') => Framing::Checksum { left: 2 },
+            // `$`, the body, `#` and two checksum digits must fit.
+            (Framing::Body { len }, _) if len + 1 + 3 > PACKET_BUFFER => {
+                return refuse(format!(
+                    "dropped: a packet longer than the {PACKET_BUFFER} bytes advertised \
+                     (PacketSize={PACKET_BUFFER:x})"
+                ))
+            }
+            (Framing::Body { len }, _) => Framing::Body { len: len + 1 },
+            (Framing::Checksum { left: 1 }, _) => Framing::Between,
+            (Framing::Checksum { left }, _) => Framing::Checksum { left: left - 1 },
+        };
+        Ok(())
+    }
 }
 
 impl Buffered {
@@ -157,6 +210,7 @@ impl Buffered {
             input: Vec::with_capacity(1 << 16),
             at: 0,
             output: Vec::with_capacity(PACKET_BUFFER * 2 + 16),
+            framing: Framing::Between,
         })
     }
 }
@@ -194,7 +248,9 @@ impl ConnectionExt for Buffered {
             }
         }
         self.at += 1;
-        Ok(self.input[self.at - 1])
+        let byte = self.input[self.at - 1];
+        self.framing.see(byte)?;
+        Ok(byte)
     }
 
     fn peek(&mut self) -> io::Result<Option<u8>> {
@@ -247,5 +303,32 @@ where
         _target: &mut Self::Target,
     ) -> Result<Option<Self::StopReason>, <Self::Target as Target>::Error> {
         Ok(Some(MultiThreadStopReason::Signal(Signal::SIGINT)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(bytes: impl IntoIterator<Item = u8>) -> io::Result<()> {
+        let mut f = Framing::Between;
+        bytes.into_iter().try_for_each(|b| f.see(b))
+    }
+
+    #[test]
+    fn packets_up_to_the_advertised_size_pass() {
+        let body = vec![b'a'; PACKET_BUFFER - 4];
+        let mut p = vec![b'$'];
+        p.extend(&body);
+        p.extend(b"#00+");
+        assert!(feed(p.iter().copied().cycle().take(p.len() * 3)).is_ok());
+    }
+
+    #[test]
+    fn a_longer_packet_is_dropped() {
+        let mut p = vec![b'$'];
+        p.extend(vec![b'a'; PACKET_BUFFER - 3]);
+        let e = feed(p).expect_err("too long");
+        assert!(e.to_string().contains("PacketSize=4000"), "{e}");
     }
 }

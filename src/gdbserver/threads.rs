@@ -85,7 +85,9 @@ impl<'p> Snapshot<'p> {
     pub fn gather(prog: &'p Program) -> Result<Snapshot<'p>> {
         let tasks = task_list(prog)?;
         let info = Info::gather(prog);
-        let mut notices = Vec::new();
+        // What `kpeek ps` warns about (a broken task list, a parent loop),
+        // the server says too: on stderr when it starts, and in `monitor info`.
+        let mut notices: Vec<String> = tasks.warnings.iter().map(|w| w.message.clone()).collect();
         let cpu_regs: BTreeMap<u32, Registers> =
             info.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
 
@@ -209,8 +211,10 @@ impl<'p> Snapshot<'p> {
     }
 }
 
-/// `pid comm`, or `pid [comm]` for a kernel thread.
+/// `pid comm`, or `pid [comm]` for a kernel thread; the comm escaped
+/// (`render::escape`): GDB prints it on the user's terminal.
 pub fn task_label(pid: i32, comm: &str, kthread: bool) -> String {
+    let comm = crate::render::escape(comm);
     if kthread {
         format!("{pid} [{comm}]")
     } else {

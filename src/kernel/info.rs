@@ -117,10 +117,11 @@ impl Info {
             });
         let health = prog.dump.as_ref().map(|d| d.health());
         let compression = health
+            .as_ref()
             .and_then(|h| h.compression)
             .map(|c| format!("{c:?}").to_lowercase());
-        let excluded_pages = health.map_or(0, |h| h.excluded_pages);
-        let incomplete = health.is_some_and(|h| h.incomplete.is_some());
+        let excluded_pages = health.as_ref().map_or(0, |h| h.excluded_pages);
+        let incomplete = health.as_ref().is_some_and(|h| h.incomplete.is_some());
         let CpuStates {
             panic_cpu,
             currents,
@@ -157,7 +158,9 @@ impl Info {
             kaslr_method: prog.located.method,
             phys_base: signed_hex(layout.phys_base as i64),
             page_offset_base: format!("{:#x}", layout.page_offset_base),
-            page_size: vmcoreinfo.and_then(|v| v.page_size()).unwrap_or(4096),
+            // x86_64's pages: a VMCOREINFO that says otherwise is refused
+            // (the program's notices say so).
+            page_size: 4096,
             paging_levels: layout.levels,
             excluded_pages,
             incomplete,

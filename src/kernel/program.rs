@@ -224,16 +224,37 @@ impl Program {
         let health = dump.health();
         if health.truncated_bytes > 0 {
             self.notices.push(format!(
-                "{}: the file is truncated: {} MiB of memory its headers describe are missing",
+                "{}: the file is truncated: {} of memory its headers describe are missing",
                 dump.path.display(),
-                health.truncated_bytes >> 20
+                human_size(health.truncated_bytes)
             ));
+        }
+        if let Some(p) = &health.notes_problem {
+            self.notices.push(format!("{}: {p}", dump.path.display()));
         }
         if let Some(how) = health.incomplete {
             self.notices.push(format!(
                 "{}: the dump is marked incomplete ({how})",
                 dump.path.display()
             ));
+        }
+        // VMCOREINFO values the dump disproves: refused, the proven value used.
+        if let Some(vi) = dump.vmcoreinfo() {
+            if let Some(size) = vi.page_size().filter(|&s| s != 4096) {
+                self.notices.push(format!(
+                    "VMCOREINFO says PAGESIZE={size}; an x86_64 kernel's pages are 4096 bytes: \
+                     refused, 4096 used"
+                ));
+            }
+            let levels = self.located.layout.levels;
+            if let Some(l5) = vi.number("pgtable_l5_enabled") {
+                if (l5 == 1) != (levels == 5) {
+                    self.notices.push(format!(
+                        "VMCOREINFO says pgtable_l5_enabled={l5}, but the page tables are \
+                         {levels}-level: refused, {levels} levels used"
+                    ));
+                }
+            }
         }
         self.dump = Some(dump);
         self
@@ -711,5 +732,14 @@ pub fn read_kernel(prog: &Program, addr: VirtAddr, buf: &mut [u8]) -> Result<()>
             .space
             .read_via(prog.located.layout.pgd, addr, buf)
             .map_err(|_| first),
+    }
+}
+
+/// `256 KiB`, `3 MiB`, `17 bytes`: never "0 MiB" for what is not nothing.
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 || b >= 16 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b.div_ceil(1 << 10)),
+        b => format!("{b} bytes"),
     }
 }

@@ -372,6 +372,13 @@ fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
             list.tasks.push(parse_task(&l, t, &span));
         }
     }
+    if broken.is_none() && list.warnings.is_empty() {
+        // A list that is whole but short (`init_task.tasks.next` pointing
+        // at itself) looks like a machine with few tasks: count it against
+        // the kernel's own count.
+        list.warnings
+            .extend(thread_count_check(prog, list.tasks.len()));
+    }
     list.warnings.extend(broken);
     if let Some(t) = list.tasks.first_mut() {
         t.idle = true;
@@ -384,13 +391,36 @@ fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
     let mut currents = HashSet::new();
     let mut idle_tasks = Vec::new();
     for cpu in prog.cpus()? {
-        let Ok(rq) = prog.per_cpu("runqueues", cpu) else {
-            break;
+        let rq = match prog.per_cpu("runqueues", cpu) {
+            Ok(rq) => rq,
+            Err(e) => {
+                list.warnings.push(Warning::new(
+                    "bad_runqueue",
+                    format!(
+                        "CPU {cpu}: no runqueue ({e}): its idle and current tasks are not listed"
+                    ),
+                    None,
+                ));
+                continue;
+            }
         };
-        if let Ok(curr) = prog.read_u64(VirtAddr(rq.0 + l.rq_curr)) {
+        let curr = prog.read_u64(VirtAddr(rq.0 + l.rq_curr));
+        let idle = prog.read_u64(VirtAddr(rq.0 + l.rq_idle));
+        match (&curr, &idle) {
+            (Ok(_), Ok(_)) => {}
+            (Err(e), _) | (_, Err(e)) => list.warnings.push(Warning::new(
+                "bad_runqueue",
+                format!(
+                    "CPU {cpu}: its runqueue at {rq} is unreadable ({e}): a bad __per_cpu_offset[{cpu}]? \
+                     Its idle and current tasks are not listed"
+                ),
+                Some(rq),
+            )),
+        }
+        if let Ok(curr) = curr {
             currents.insert(curr);
         }
-        match prog.read_u64(VirtAddr(rq.0 + l.rq_idle)) {
+        match idle {
             Ok(idle) if idle != 0 && idle != init_task.0 => idle_tasks.push(VirtAddr(idle)),
             _ => {}
         }
@@ -450,7 +480,67 @@ fn walk(prog: &Program, detail: Detail) -> Result<TaskList> {
             }
         };
     }
+    list.warnings.extend(parent_loop_check(&list.tasks));
     Ok(list)
+}
+
+/// Processes whose `real_parent` links go round in a loop instead of up to
+/// pid 0 (a damaged dump: the kernel never makes one): a warning naming
+/// them, since a process tree cannot place them.
+fn parent_loop_check(tasks: &[Task]) -> Option<Warning> {
+    let parent: HashMap<i32, i32> = tasks
+        .iter()
+        .filter(|t| t.pid == t.tgid && t.pid != 0)
+        .map(|t| (t.pid, t.ppid))
+        .collect();
+    let mut looped = std::collections::BTreeSet::new();
+    for &start in parent.keys() {
+        let mut seen = HashSet::new();
+        let mut pid = start;
+        while let Some(&pp) = parent.get(&pid) {
+            if !seen.insert(pid) {
+                looped.insert(pid);
+                break;
+            }
+            pid = pp;
+        }
+    }
+    if looped.is_empty() {
+        return None;
+    }
+    let pids: Vec<String> = looped.iter().take(16).map(i32::to_string).collect();
+    Some(Warning::new(
+        "parent_loop",
+        format!(
+            "the parent links of {} processes form a loop (pids {}{}): they have no path to pid 0",
+            looped.len(),
+            pids.join(", "),
+            if looped.len() > 16 { ", ..." } else { "" }
+        ),
+        None,
+    ))
+}
+
+/// The kernel's `nr_threads` (kernel/fork.c: every thread `copy_process`
+/// made with a pid other than 0, so not the idle tasks) against the `walked`
+/// tasks (init_task, then every thread of the task lists): a warning when
+/// the walk saw fewer. It can see more (a task exiting while the kernel
+/// stopped between the two updates); fewer means tasks are missing.
+fn thread_count_check(prog: &Program, walked: usize) -> Option<Warning> {
+    let sym = prog.symbol("nr_threads").ok()?;
+    let nr = prog.read_u32(sym).ok()? as i32;
+    let seen = walked.saturating_sub(1); // init_task is not counted
+    (nr > 0 && seen < nr as usize).then(|| {
+        Warning::new(
+            "short_task_list",
+            format!(
+                "the task list has {seen} threads but nr_threads says {nr}: \
+                 {} tasks are missing (a damaged list?)",
+                nr as usize - seen
+            ),
+            Some(sym),
+        )
+    })
 }
 
 /// RSS KiB, VSZ KiB and the command line of one address space.

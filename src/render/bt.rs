@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::kernel::stack::{FrameKind, FrameView, StackEnd};
 use crate::report::bt::{CpuTrace, TaskTrace};
 
@@ -13,7 +14,7 @@ pub fn task(out: &mut (impl Write + ?Sized), t: &TaskTrace) -> io::Result<()> {
         "PID: {}  TGID: {}  COMM: \"{}\"  TASK: {:016x}  STATE: {}  CPU: {}{}",
         t.pid,
         t.tgid,
-        t.comm,
+        escape(&t.comm),
         t.task.0,
         t.state,
         cpu,
@@ -28,7 +29,7 @@ pub fn task(out: &mut (impl Write + ?Sized), t: &TaskTrace) -> io::Result<()> {
 /// kpeek's view of what one CPU was doing.
 pub fn cpu(out: &mut (impl Write + ?Sized), c: &CpuTrace) -> io::Result<()> {
     let who = match (&c.pid, &c.comm) {
-        (Some(pid), Some(comm)) => format!("  PID: {pid}  COMM: \"{comm}\""),
+        (Some(pid), Some(comm)) => format!("  PID: {pid}  COMM: \"{}\"", escape(comm)),
         _ => String::new(),
     };
     let panic = if c.panicked { "  (panic)" } else { "" };
@@ -54,14 +55,14 @@ fn frames(out: &mut (impl Write + ?Sized), frames: &[FrameView], end: &StackEnd)
             }
         }
         let name = match (&f.function, f.offset, f.size) {
-            (Some(func), Some(off), Some(size)) => format!("{func}+{off:#x}/{size:#x}"),
-            (Some(func), _, _) => func.clone(),
+            (Some(func), Some(off), Some(size)) => format!("{}+{off:#x}/{size:#x}", escape(func)),
+            (Some(func), _, _) => escape(func).into_owned(),
             _ => "?".to_owned(),
         };
         let module = f
             .module
             .as_ref()
-            .map_or_else(String::new, |m| format!(" [{m}]"));
+            .map_or_else(String::new, |m| format!(" [{}]", escape(m)));
         let place = match (&f.file, f.line) {
             (Some(file), Some(line)) => format!("  {file}:{line}"),
             (Some(file), None) => format!("  {file}"),
@@ -90,12 +91,12 @@ fn frames(out: &mut (impl Write + ?Sized), frames: &[FrameView], end: &StackEnd)
             "    -- user space: pc {:016x}, sp {:016x} --",
             pc.0, sp.0
         )?,
-        StackEnd::Error { what } => writeln!(out, "    -- stopped: {what} --")?,
+        StackEnd::Error { what } => writeln!(out, "    -- stopped: {} --", escape(what))?,
         StackEnd::Unreadable { addr } => {
             writeln!(out, "    -- stopped: {:016x} is not in the dump --", addr.0)?
         }
         StackEnd::TooDeep => writeln!(out, "    -- stopped after {} frames --", frames.len())?,
-        StackEnd::NoStack { what } => writeln!(out, "    -- no kernel stack: {what} --")?,
+        StackEnd::NoStack { what } => writeln!(out, "    -- no kernel stack: {} --", escape(what))?,
     }
     writeln!(out)
 }
@@ -109,10 +110,10 @@ pub fn proc_lines(
     header: bool,
 ) -> io::Result<()> {
     if header {
-        writeln!(out, "==> {} ({}) <==", t.pid, t.comm)?;
+        writeln!(out, "==> {} ({}) <==", t.pid, escape(&t.comm))?;
     }
     for l in lines {
-        writeln!(out, "{l}")?;
+        writeln!(out, "{}", escape(l))?;
     }
     if header {
         writeln!(out)?;

@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::kernel::cpus::Cpus;
 
 /// Python's `str(list)` of CPU numbers: `[0, 1]`.
@@ -40,7 +41,9 @@ pub fn table(out: &mut (impl Write + ?Sized), c: &Cpus) -> io::Result<()> {
             cpu.task
                 .map_or("?".to_owned(), |t| format!("{:#018x}", t.0)),
             cpu.pid.map_or("?".to_owned(), |p| p.to_string()),
-            cpu.comm.as_deref().unwrap_or("?")
+            cpu.comm
+                .as_deref()
+                .map_or(std::borrow::Cow::Borrowed("?"), escape)
         )?;
     }
     Ok(())

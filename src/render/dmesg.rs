@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::kernel::printk::{Entry, Record};
 
 /// How to print the log.
@@ -57,10 +58,10 @@ fn record(out: &mut (impl Write + ?Sized), r: &Record, opts: DmesgOptions) -> io
     }
     prefix.push_str(&time(r.ts_nsec));
     if opts.caller && !r.caller.is_empty() {
-        prefix.push_str(&format!("[{:>6}]", r.caller));
+        prefix.push_str(&format!("[{:>6}]", escape(&r.caller)));
     }
     for line in r.text.split('\n') {
-        writeln!(out, "{prefix} {line}")?;
+        writeln!(out, "{prefix} {}", escape(line))?;
     }
     Ok(())
 }
@@ -108,7 +109,7 @@ pub fn lx_dmesg(out: &mut (impl Write + ?Sized), entries: &[Entry]) -> io::Resul
         let Entry::Record(r) = e else { continue };
         let secs = r.ts_nsec as f64 / 1_000_000_000.0;
         for line in splitlines(&r.text) {
-            writeln!(out, "[{secs:12.6}] {line}")?;
+            writeln!(out, "[{secs:12.6}] {}", escape(line))?;
         }
     }
     Ok(())

@@ -2,12 +2,16 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::kernel::info::Info;
 
 /// Print the summary.
 pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
-    let row =
-        |out: &mut dyn Write, k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k:>16}: {v}");
+    // Every value may hold strings from the dump (release, banner, comm,
+    // panic message, command line): escaped, as all human output is.
+    let row = |out: &mut dyn Write, k: &str, v: &dyn std::fmt::Display| {
+        writeln!(out, "{k:>16}: {}", escape(&v.to_string()))
+    };
     row(out, "dump", &i.dump)?;
     let kind = i.format.map_or("a live kernel", |f| f.describe());
     let format = match &i.compression {
@@ -127,11 +131,11 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
             .as_ref()
             .map_or(String::new(), |(p, n)| format!("  pid {p} {n}"));
         let panic = if c.panicked { "  <- panic" } else { "" };
-        writeln!(
-            out,
+        let line = format!(
             "{:>18} {:>3}  pc {} {pc}  sp {}{current}{panic}",
             "cpu", c.cpu, c.pc, c.sp
-        )?;
+        );
+        writeln!(out, "{}", escape(&line))?;
     }
     Ok(())
 }

@@ -2,11 +2,16 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::kernel::modules::Module;
 
 /// The "used by" column of `/proc/modules`: `a,b,` (with `[permanent],`), or `-`.
 fn proc_users(m: &Module) -> String {
-    let mut s: String = m.used_by.iter().map(|u| format!("{u},")).collect();
+    let mut s: String = m
+        .used_by
+        .iter()
+        .map(|u| format!("{},", escape(u)))
+        .collect();
     if m.permanent {
         s.push_str("[permanent],");
     }
@@ -19,7 +24,7 @@ fn proc_users(m: &Module) -> String {
 /// Exactly `/proc/modules` (`m_show()` in kernel/module/procfs.c).
 pub fn proc_modules(out: &mut (impl Write + ?Sized), mods: &[Module]) -> io::Result<()> {
     for m in mods.iter().filter(|m| m.state != "Unformed") {
-        write!(out, "{} {}", m.name, m.size)?;
+        write!(out, "{} {}", escape(&m.name), m.size)?;
         match m.refcount {
             Some(r) => write!(out, " {r} {}", proc_users(m))?,
             None => write!(out, " - -")?,
@@ -44,12 +49,16 @@ pub fn lsmod(out: &mut (impl Write + ?Sized), mods: &[Module]) -> io::Result<()>
         let users = if m.used_by.is_empty() {
             refs
         } else {
-            format!("{refs} {}", m.used_by.join(","))
+            format!("{refs} {}", escape(&m.used_by.join(",")))
         };
         writeln!(
             out,
             "{:<19} {:>8}  {users:<22}  {:<9} {:#018x}  {}",
-            m.name, m.size, m.state, m.address.0, m.taints
+            escape(&m.name),
+            m.size,
+            m.state,
+            m.address.0,
+            m.taints
         )?;
     }
     Ok(())
@@ -69,12 +78,12 @@ pub fn lx_lsmod(out: &mut (impl Write + ?Sized), mods: &[Module]) -> io::Result<
             out,
             "{:#x} {:<19} {:>8}  {}",
             m.address.0,
-            m.name,
+            escape(&m.name),
             m.core_size,
             m.refcount.unwrap_or(-1)
         )?;
         if !m.used_by.is_empty() {
-            write!(out, " {}", m.used_by.join(","))?;
+            write!(out, " {}", escape(&m.used_by.join(",")))?;
         }
         writeln!(out)?;
     }

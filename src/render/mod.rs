@@ -6,7 +6,10 @@
 pub mod bt;
 pub mod cpus;
 pub mod dmesg;
+pub mod escape;
 pub mod info;
 pub mod lsmod;
 pub mod pahole;
 pub mod ps;
+
+pub use escape::escape;

@@ -3,14 +3,15 @@
 
 use std::io::{self, Write};
 
+use super::escape;
 use crate::kernel::Task;
 
 /// `comm`, or `[comm]` for a kernel thread.
 fn name(t: &Task) -> String {
     if t.kthread {
-        format!("[{}]", t.comm)
+        format!("[{}]", escape(&t.comm))
     } else {
-        t.comm.clone()
+        escape(&t.comm).into_owned()
     }
 }
 
@@ -67,7 +68,7 @@ pub fn table<'t>(
 
 /// One row of `lx-ps`: `"{} {:^5} {}".format(task, pid, comm)` in Python.
 pub fn lx_ps_row(task: u64, pid: i32, comm: &str) -> String {
-    format!("{task:#x} {:^5} {comm}", pid.to_string())
+    format!("{task:#x} {:^5} {}", pid.to_string(), escape(comm))
 }
 
 /// Exactly what the kernel's own `lx-ps` (scripts/gdb/linux/tasks.py)
@@ -100,9 +101,9 @@ pub fn thrd_showall(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Resu
             t.tgid, t.pid, t.task.0, t.stack.0
         )?;
         if t.kthread {
-            write!(out, " [{:>16}]", t.comm)?;
+            write!(out, " [{:>16}]", escape(&t.comm))?;
         } else {
-            write!(out, "  {:>16} ", t.comm)?;
+            write!(out, "  {:>16} ", escape(&t.comm))?;
         }
         match t.nr_threads {
             Some(n) if !t.kthread && t.pid == t.tgid && n > 1 => writeln!(out, " {n:>3}")?,
@@ -149,6 +150,7 @@ pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
         pid: i32,
         prefix: &str,
         depth: usize,
+        shown: &mut std::collections::HashSet<u64>,
     ) -> io::Result<()> {
         let Some(kids) = children.get(&pid) else {
             return Ok(());
@@ -157,6 +159,7 @@ pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
             return Ok(()); // a parent loop in a corrupt dump
         }
         for (i, t) in kids.iter().enumerate() {
+            shown.insert(t.task.0);
             let last = i + 1 == kids.len();
             writeln!(
                 out,
@@ -166,7 +169,7 @@ pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
             )?;
             let deeper = format!("{prefix}{}", if last { "  " } else { "│ " });
             if t.pid != pid {
-                walk(out, children, t.pid, &deeper, depth + 1)?;
+                walk(out, children, t.pid, &deeper, depth + 1, shown)?;
             }
         }
         Ok(())
@@ -174,14 +177,23 @@ pub fn tree(out: &mut (impl Write + ?Sized), tasks: &[Task]) -> io::Result<()> {
     if let Some(root) = procs.iter().find(|t| t.pid == 0) {
         writeln!(out, "{}", label(root))?;
     }
-    walk(out, &children, 0, "", 0)?;
+    let mut shown = std::collections::HashSet::new();
+    walk(out, &children, 0, "", 0, &mut shown)?;
     // Processes whose parent is not in the list (a broken walk) still show.
     let known: std::collections::HashSet<i32> = procs.iter().map(|t| t.pid).collect();
     for (ppid, kids) in &children {
         if *ppid != 0 && !known.contains(ppid) {
             for t in kids {
+                shown.insert(t.task.0);
                 writeln!(out, "? (parent {ppid} not found) ─{}", label(t))?;
             }
+        }
+    }
+    // And so do those whose parent links loop and never reach pid 0 (the
+    // walk warns about the loop).
+    for t in procs.iter().filter(|t| t.pid != 0) {
+        if !shown.contains(&t.task.0) {
+            writeln!(out, "? (in a parent loop, parent {}) ─{}", t.ppid, label(t))?;
         }
     }
     Ok(())

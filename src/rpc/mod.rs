@@ -194,6 +194,7 @@ impl GdbMemory {
         let reply: ReadReply = serde_json::from_str(&line)
             .map_err(|e| Error::Live(format!("rpc: bad memory reply {line:?}: {e}")))?;
         self.reads.fetch_add(1, Ordering::Relaxed);
+        let answered = reply.data.as_ref().map(|hex| hex.len() / 2);
         match (reply.data, reply.error) {
             (Some(hex), _) if hex.len() == buf.len() * 2 => {
                 // By bytes: a reply with a multi-byte character is not hex.
@@ -208,11 +209,14 @@ impl GdbMemory {
                 Ok(())
             }
             (_, Some(why)) => Err(Error::fault("virtual", addr, buf.len(), why)),
-            _ => Err(Error::Live(format!(
-                "rpc: GDB answered {} bytes for a {}-byte read",
-                line.len() / 2,
-                buf.len()
-            ))),
+            _ => Err(Error::Live(match answered {
+                // The bytes of the reply's `data`, not of its JSON line.
+                Some(n) => format!("rpc: GDB answered {n} bytes for a {}-byte read", buf.len()),
+                None => format!(
+                    "rpc: GDB's reply to a {}-byte read has neither data nor an error",
+                    buf.len()
+                ),
+            })),
         }
     }
 }
@@ -357,5 +361,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(mem.next_request().expect("end").is_none());
+    }
+
+    /// A short reply counts the bytes of its `data`, not of its JSON line
+    /// (it said "7 bytes" for `{"data":"00"}`).
+    #[test]
+    fn a_short_reply_is_counted_in_its_own_bytes() {
+        for (reply, want) in [
+            ("{\"data\":\"00\"}\n", "answered 1 bytes for a 4-byte read"),
+            ("{}\n", "neither data nor an error"),
+        ] {
+            let mem = GdbMemory::new(
+                Box::new(Cursor::new(reply.as_bytes().to_vec())),
+                Box::new(std::io::sink()),
+            );
+            let err = mem
+                .read_phys(PhysAddr(0x1000), &mut [0u8; 4])
+                .expect_err(reply);
+            assert!(err.to_string().contains(want), "{err}");
+        }
     }
 }

@@ -264,12 +264,12 @@ pub fn locate_virtual<M: MemorySource + Copy>(
         };
         let space = KernelSpace::over_virtual(mem, layout);
         let mut got = vec![0u8; facts.banner.len()];
-        if space
-            .read(facts.linux_banner.relocate(off), &mut got)
-            .is_err()
-            || got != facts.banner
-        {
-            continue;
+        match space.read(facts.linux_banner.relocate(off), &mut got) {
+            // A malformed reply from GDB is not "no banner here": say it.
+            Err(e @ Error::Live(_)) => return Err(e),
+            Err(_) => continue,
+            Ok(()) if got != facts.banner => continue,
+            Ok(()) => {}
         }
         if let Some(sym) = facts.page_offset_base {
             layout.page_offset_base = space.read_u64(sym.relocate(off))?;
@@ -351,6 +351,24 @@ fn layout_for<M: MemorySource + Copy>(
         ),
     };
     layout.pgd = pgd;
+    // VMCOREINFO's pgtable_l5_enabled, checked against the page tables: they
+    // must map the banner where the kernel image is. A claim they disprove
+    // (5 levels on a 4-level kernel made every stack "not mapped") gives way
+    // to the number of levels they prove; the program notes the contradiction.
+    if pgd.0 != 0 {
+        let va = facts.linux_banner.relocate(kaslr_offset).0;
+        let want = va.wrapping_sub(START_KERNEL_MAP).wrapping_add(phys_base);
+        let maps = |levels: u8| {
+            page_walk(&phys, pgd, levels, sme_mask, va)
+                .ok()
+                .map(|p| p.0)
+                == Some(want)
+        };
+        let other = if levels == 5 { 4 } else { 5 };
+        if !maps(levels) && maps(other) {
+            layout.levels = other;
+        }
+    }
     Ok(layout)
 }
 
@@ -372,7 +390,8 @@ fn verify<M: MemorySource>(phys: M, facts: &ImageFacts, layout: KernelLayout) ->
         )))
     } else {
         Err(Error::Kaslr(format!(
-            "no banner at the expected address (found {shown:?})"
+            "no banner at the expected address (found {shown:?}): is the vmlinux the \
+             kernel of this dump? (or the dump's VMCOREINFO or page tables are damaged)"
         )))
     }
 }

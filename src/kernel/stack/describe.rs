@@ -45,6 +45,12 @@ impl Unwinder<'_> {
         (self.text.0 <= ip && ip < self.text.1) || self.module_of(ip).is_some()
     }
 
+    /// Kernel text, a module's, or the kernel's init text: where a frame's
+    /// pc can be.
+    pub(super) fn is_code(&self, ip: u64) -> bool {
+        self.is_kernel_text(ip) || self.init_text.is_some_and(|(s, e)| s <= ip && ip < e)
+    }
+
     /// `in_sched_functions()`: scheduler and lock code, which
     /// `/proc/PID/stack` leaves out.
     pub fn in_sched_functions(&self, ip: u64) -> bool {

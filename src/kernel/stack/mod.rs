@@ -232,6 +232,9 @@ pub struct Unwinder<'p> {
     switch: std::result::Result<SwitchFrame, String>,
     /// `_stext.._etext`, run time.
     text: (u64, u64),
+    /// `_sinittext.._einittext`, run time: where swapper/0's stack starts
+    /// (`start_kernel`), text though freed after boot.
+    init_text: Option<(u64, u64)>,
     /// `.sched.text` and `.spinlock.text`, run time: `/proc/PID/stack` leaves them out.
     sched: Vec<(u64, u64)>,
     /// `ret_from_fork` / `ret_from_fork_asm`, run time: a new task's first ip.
@@ -278,6 +281,7 @@ impl<'p> Unwinder<'p> {
             name: "_stext/_etext".to_owned(),
             table: "the kernel's symbol table",
         })?;
+        let init_text = range("_sinittext", "_einittext");
         let sched = [
             range("__sched_text_start", "__sched_text_end"),
             range("__lock_text_start", "__lock_text_end"),
@@ -314,6 +318,7 @@ impl<'p> Unwinder<'p> {
             notices,
             switch: SwitchFrame::resolve(&prog.debug).map_err(|e| e.to_string()),
             text,
+            init_text,
             sched,
             fork_entries,
             thread_size: thread_size.clamp(4096, 1 << 20),
@@ -451,6 +456,16 @@ impl<'p> Unwinder<'p> {
             StackStart::Switched if !state.signal => FrameKind::Call,
             _ => FrameKind::Start,
         };
+        // A pc outside the kernel's and the modules' text (zero registers
+        // from a damaged note, a garbage saved stack) is no frame: printed
+        // as a symbol it would read `_end+0x5c3e0000/0x0`.
+        if !self.is_code(state.ip) {
+            return Stack {
+                start,
+                frames: Vec::new(),
+                end: not_text(state.ip),
+            };
+        }
         let mut frames = vec![Frame {
             pc: VirtAddr(state.ip),
             sp: VirtAddr(state.sp),
@@ -471,6 +486,7 @@ impl<'p> Unwinder<'p> {
                         sp: VirtAddr(state.sp),
                     }
                 }
+                Ok(_) if !self.is_code(state.ip) => break not_text(state.ip),
                 Ok(kind) => frames.push(Frame {
                     pc: VirtAddr(state.ip),
                     sp: VirtAddr(state.sp),
@@ -751,6 +767,13 @@ fn initial_reg(r: &Registers, word: u64) -> u64 {
         19 => r.rsp,
         20 => r.ss,
         _ => 0,
+    }
+}
+
+/// The end of a trace at a pc that is not kernel text.
+fn not_text(pc: u64) -> StackEnd {
+    StackEnd::Error {
+        what: format!("pc {pc:#x} is not kernel text (damaged or missing registers?)"),
     }
 }
 
