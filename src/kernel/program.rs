@@ -215,6 +215,9 @@ impl Program {
                         human_size(e.truncated_bytes())
                     ));
                 }
+                if let Some(c) = e.overlap_conflict() {
+                    prog.notices.push(format!("{}: {c}", dump.path.display()));
+                }
                 if e.incomplete() {
                     prog.notices.push(format!(
                         "{}: the dump is marked incomplete (ELF e_flags)",
