@@ -22,6 +22,7 @@ needs=(
     "gdb gdb"                           # tests/live.rs, tests/serve.rs: the GDB extension, `kpeek serve`
     "objcopy binutils"                  # tests/bt.rs, tests/pahole.rs
     "addr2line binutils"                # tests/bt.rs: the oracle of source lines
+    "groff groff-base"                  # tests/cli.rs: the manual page renders
     "debuginfod debuginfod"             # tests/locate.rs: a real debuginfod server
     "debuginfod-find debuginfod"        # tests/locate.rs: elfutils' client, sharing kpeek's cache
 )

@@ -199,3 +199,110 @@ fn bad_inputs_get_a_clear_error_and_no_panic() {
     assert!(!stderr(&out).contains("panicked"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every subcommand's `--help` ends with examples, and every example
+/// names that subcommand.
+#[test]
+fn every_subcommand_has_examples_in_its_help() {
+    let top = run_kpeek(["--help"]);
+    let text = String::from_utf8_lossy(&top.stdout).into_owned();
+    let commands: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A name at column 2; a wrapped description is indented further.
+        .filter(|l| !l[2..].starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help" && c != "rpc")
+        .collect();
+    assert!(commands.len() >= 14, "{commands:?}");
+    for c in &commands {
+        let out = run_kpeek([c.as_str(), "--help"]);
+        assert!(out.status.success(), "{c}: {}", stderr(&out));
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        // (A long comment may wrap onto a line of its own.)
+        let examples: Vec<&str> = help
+            .lines()
+            .skip_while(|l| *l != "Examples:")
+            .skip(1)
+            .filter(|l| l.starts_with("  kpeek "))
+            .collect();
+        assert!(
+            !examples.is_empty(),
+            "kpeek {c} --help has no examples:\n{help}"
+        );
+        for e in examples {
+            assert!(
+                e.trim_start().starts_with(&format!("kpeek {c}")),
+                "{c}: {e}"
+            );
+        }
+    }
+}
+
+/// A style a command does not have is refused by name, listing the ones
+/// it has.
+#[test]
+fn a_style_a_command_lacks_is_refused_with_the_ones_it_has() {
+    let out = run_kpeek(["dmesg", "--style", "proc", "--core", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    let err = stderr(&out);
+    assert!(
+        err.contains("'proc'") && err.contains("kpeek") && err.contains("lx"),
+        "{err}"
+    );
+}
+
+/// The completions load in a real bash, and the manual page renders in
+/// real groff with every subcommand in it.
+#[test]
+fn completions_load_in_bash_and_the_man_page_renders() {
+    let script = run_kpeek(["completions", "bash"]);
+    assert!(script.status.success());
+    let path = std::env::temp_dir().join(format!("kpeek-completion-{}", std::process::id()));
+    std::fs::write(&path, &script.stdout).expect("write");
+    let bash = std::process::Command::new(common::require_tool("bash"))
+        .arg("-c")
+        .arg(format!("source {}; complete -p kpeek", path.display()))
+        .output()
+        .expect("bash");
+    let _ = std::fs::remove_file(&path);
+    let registered = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        bash.status.success() && registered.contains("_kpeek") && registered.ends_with("kpeek\n"),
+        "{registered} {}",
+        String::from_utf8_lossy(&bash.stderr)
+    );
+
+    let man = run_kpeek(["man"]);
+    assert!(man.status.success());
+    let mut groff = std::process::Command::new(common::require_tool("groff"))
+        .args(["-man", "-Tutf8"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groff");
+    use std::io::Write;
+    groff
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&man.stdout)
+        .expect("feed groff");
+    let page = groff.wait_with_output().expect("groff");
+    let text = String::from_utf8_lossy(&page.stdout);
+    assert!(
+        page.status.success() && page.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+    for c in ["ps", "bt", "dmesg", "pahole", "serve", "gdb"] {
+        assert!(
+            text.contains(&format!("kpeek-{c}")) || text.contains(c),
+            "{c} missing"
+        );
+    }
+    assert!(text.contains("Exit status"), "{text}");
+}

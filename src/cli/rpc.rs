@@ -76,7 +76,10 @@ impl Session<'_> {
         // Every command that reads a kernel takes the vmlinux GDB has.
         let takes_vmlinux = argv.get(1).is_some_and(|c| {
             !c.starts_with('-')
-                && !matches!(c.as_str(), "help" | "rpc" | "serve" | "gdb" | "gdb-script")
+                && !matches!(
+                    c.as_str(),
+                    "help" | "rpc" | "serve" | "gdb" | "gdb-script" | "completions" | "man"
+                )
         });
         if let Some(vmlinux) = self.vmlinux.filter(|_| takes_vmlinux) {
             if !argv.iter().any(|a| a == "--vmlinux") {

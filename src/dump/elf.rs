@@ -46,6 +46,8 @@ pub struct ElfVmcore {
     loads: usize,
     /// `e_flags & 1`: makedumpfile marked the dump incomplete.
     incomplete: bool,
+    /// `PT_LOAD`s that overlap with different bytes, described.
+    conflict: Option<String>,
 }
 
 impl ElfVmcore {
@@ -147,6 +149,7 @@ impl ElfVmcore {
             }
         }
         let notes = Notes::parse(&note_blob);
+        let conflict = conflicting_overlaps(&runs, d);
         Ok(ElfVmcore {
             file,
             runs: dedup_runs(runs),
@@ -156,6 +159,7 @@ impl ElfVmcore {
             vaddr_loads,
             loads,
             incomplete: e_flags & 1 != 0,
+            conflict,
         })
     }
 
@@ -182,6 +186,13 @@ impl ElfVmcore {
     /// Bytes lost because the file is shorter than its headers say.
     pub fn truncated_bytes(&self) -> u64 {
         self.truncated.iter().map(|(s, e)| e - s).sum()
+    }
+
+    /// `PT_LOAD`s that describe the same physical bytes with different
+    /// contents (the first byte of each run wins), named; aliases with the
+    /// same contents (QEMU's paging dumps) are not conflicts.
+    pub fn overlap_conflict(&self) -> Option<&str> {
+        self.conflict.as_deref()
     }
 
     /// Whether makedumpfile marked the dump incomplete (`e_flags & 1`).
@@ -235,6 +246,38 @@ impl MemorySource for ElfVmcore {
     }
 }
 
+/// Physical ranges that two `PT_LOAD`s both hold, with different bytes:
+/// each run against the next in physical order (aliases of the same bytes
+/// are silent). Described once: how many, and the first.
+fn conflicting_overlaps(runs: &[Run], data: &[u8]) -> Option<String> {
+    let mut sorted: Vec<&Run> = runs.iter().collect();
+    sorted.sort_by_key(|r| (r.paddr, std::cmp::Reverse(r.len)));
+    let bytes = |r: &Run, from: u64, len: u64| {
+        let at = (r.offset + (from - r.paddr)) as usize;
+        data.get(at..at.checked_add(len as usize)?)
+    };
+    let mut first = None;
+    let mut count = 0usize;
+    for w in sorted.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let a_end = a.paddr.saturating_add(a.len);
+        if b.paddr >= a_end {
+            continue;
+        }
+        let len = a_end.min(b.paddr.saturating_add(b.len)) - b.paddr;
+        if bytes(a, b.paddr, len) != bytes(b, b.paddr, len) {
+            count += 1;
+            first.get_or_insert((a.paddr, a_end, b.paddr, b.paddr + b.len));
+        }
+    }
+    let (a0, a1, b0, b1) = first?;
+    Some(format!(
+        "{count} overlapping PT_LOAD pair{} with different contents, the first physical \
+         {a0:#x}..{a1:#x} and {b0:#x}..{b1:#x}: the one starting lower (or the longer) is read",
+        if count == 1 { "" } else { "s" }
+    ))
+}
+
 /// Sort runs by physical address and keep every physical byte once.
 fn dedup_runs(mut runs: Vec<Run>) -> Vec<Run> {
     runs.sort_by_key(|r| (r.paddr, std::cmp::Reverse(r.len)));
@@ -268,6 +311,40 @@ fn dedup_runs(mut runs: Vec<Run>) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlaps_with_different_bytes_are_named_and_aliases_are_not() {
+        let data: Vec<u8> = (0..64u8).chain(0..64u8).collect();
+        // Physical 0..64 twice, from both copies: the same bytes.
+        let alias = [
+            Run {
+                paddr: 0,
+                len: 64,
+                offset: 0,
+            },
+            Run {
+                paddr: 0,
+                len: 64,
+                offset: 64,
+            },
+        ];
+        assert_eq!(conflicting_overlaps(&alias, &data), None);
+        // Physical 0..64, then 32..64 from bytes that differ.
+        let clash = [
+            Run {
+                paddr: 0,
+                len: 64,
+                offset: 0,
+            },
+            Run {
+                paddr: 32,
+                len: 32,
+                offset: 64,
+            },
+        ];
+        let msg = conflicting_overlaps(&clash, &data).expect("a conflict");
+        assert!(msg.contains("0x0..0x40 and 0x20..0x40"), "{msg}");
+    }
 
     #[test]
     fn aliasing_runs_keep_each_physical_byte_once() {

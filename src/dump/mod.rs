@@ -112,9 +112,9 @@ pub struct Health {
     pub truncated_bytes: u64,
     /// The dump is marked incomplete, and by what.
     pub incomplete: Option<&'static str>,
-    /// What is wrong with the notes (CPU registers, VMCOREINFO), if
-    /// something is.
-    pub notes_problem: Option<String>,
+    /// What else is wrong with it as a whole: notes that cannot be read,
+    /// overlapping ranges that disagree.
+    pub problems: Vec<String>,
 }
 
 /// An opened crash dump.
@@ -205,14 +205,18 @@ impl Dump {
                 excluded_pages: (e.excluded_bytes() + e.truncated_bytes()) / 4096,
                 truncated_bytes: e.truncated_bytes(),
                 incomplete: e.incomplete().then_some("ELF e_flags"),
-                notes_problem: None,
+                problems: e
+                    .overlap_conflict()
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
             },
             Reader::Kdump(k) => Health {
                 compression: Some(k.header_compression()),
                 excluded_pages: k.excluded_pages,
                 truncated_bytes: 0,
                 incomplete: k.incomplete().then_some("DUMP_DH_COMPRESSED_INCOMPLETE"),
-                notes_problem: k.notes_problem().map(str::to_owned),
+                problems: k.notes_problem().map(str::to_owned).into_iter().collect(),
             },
         }
     }

@@ -229,7 +229,7 @@ impl Program {
                 human_size(health.truncated_bytes)
             ));
         }
-        if let Some(p) = &health.notes_problem {
+        for p in &health.problems {
             self.notices.push(format!("{}: {p}", dump.path.display()));
         }
         if let Some(how) = health.incomplete {
