@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -241,7 +241,7 @@ fn control_bytes_are_escaped_through_serve() {
         while let Some(o) = r.strip_prefix('O').filter(|_| r != "OK") {
             text.extend(unhex(o));
             s.write_all(b"+").ok();
-            r = reply(&mut s);
+            r = common::rsp_reply(&mut s);
         }
         escaped += String::from_utf8_lossy(&text).matches("\\x1b").count();
         bad.extend(
@@ -261,46 +261,9 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn packet(body: &str) -> Vec<u8> {
-    let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-    format!("${body}#{sum:02x}").into_bytes()
-}
-
-/// Read one reply packet's body (skipping acks).
-fn reply(s: &mut TcpStream) -> String {
-    let mut body = Vec::new();
-    let mut byte = [0u8; 1];
-    let mut inside = false;
-    loop {
-        s.read_exact(&mut byte).expect("a reply");
-        match (inside, byte[0]) {
-            (false, b'$') => inside = true,
-            (false, _) => {}
-            (true, b'#') => break,
-            (true, b) => body.push(b),
-        }
-    }
-    let mut sum = [0u8; 2];
-    s.read_exact(&mut sum).expect("checksum");
-    // Run-length encoding: `X*N` is X and N - 29 more of it.
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i] == b'*' && i + 1 < body.len() {
-            let last = out.last().copied().unwrap_or(b' ');
-            out.extend(std::iter::repeat_n(last, usize::from(body[i + 1] - 29)));
-            i += 2;
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn exchange(s: &mut TcpStream, body: &str) -> String {
-    s.write_all(&packet(body)).expect("send");
-    let r = reply(s);
+    s.write_all(&common::rsp_packet(body)).expect("send");
+    let r = common::rsp_reply(s);
     s.write_all(b"+").expect("ack");
     r
 }
@@ -463,7 +426,7 @@ fn serve_drops_oversized_packets_and_garbage_without_growing() {
     // A valid, checksummed packet of 64 MiB.
     let body = "m".repeat(64 << 20);
     let mut s = server.connect();
-    let p = packet(&body);
+    let p = common::rsp_packet(&body);
     let sent = flood(&mut s, |n| p[n..(n + CHUNK).min(p.len())].to_vec(), p.len());
     assert!(sent < p.len(), "the server read the whole 64 MiB packet");
     let lines = server.stderr_until("PacketSize=4000", Duration::from_secs(30));
@@ -649,7 +612,7 @@ fn a_self_linked_task_list_is_counted_against_nr_threads() {
     while let Some(o) = r.strip_prefix('O').filter(|_| r != "OK") {
         text.extend(unhex(o));
         s.write_all(b"+").ok();
-        r = reply(&mut s);
+        r = common::rsp_reply(&mut s);
     }
     let text = String::from_utf8_lossy(&text);
     assert!(text.contains("nr_threads"), "monitor info:\n{text}");

@@ -11,7 +11,7 @@
 mod common;
 
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,40 +44,11 @@ fn kpeek(args: &[OsString], env: &[(&str, &OsStr)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpeek"));
     cmd.args(args)
         .env_remove("DEBUGINFOD_URLS")
-        .env_remove("DEBUGINFOD_CACHE_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("DEBUGINFOD_CACHE_PATH");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("kpeek starts");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kpeek {args:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status.success(),
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    )
+    common::run_to_end(&mut cmd, DEADLINE)
 }
 
 /// A real `debuginfod` serving one directory, killed on drop.

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,38 +108,7 @@ impl Drop for Server {
 
 /// Run a command to completion within DEADLINE; stdout + stderr.
 fn run(cmd: &mut Command) -> (bool, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status.success(),
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    )
+    common::run_to_end(cmd, DEADLINE)
 }
 
 /// `gdb -nx -batch VMLINUX -ex 'target remote ADDR' -ex CMD...`: all it printed.
@@ -384,29 +353,6 @@ fn every_other_fixture_dump_is_served_the_same_way() {
 }
 
 /// `$body` with its checksum.
-fn packet(body: &str) -> Vec<u8> {
-    let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-    format!("${body}#{sum:02x}").into_bytes()
-}
-
-/// Read one reply packet's body (skipping acks).
-fn reply(s: &mut TcpStream) -> String {
-    let mut body = Vec::new();
-    let mut byte = [0u8; 1];
-    let mut inside = false;
-    loop {
-        s.read_exact(&mut byte).expect("a reply");
-        match (inside, byte[0]) {
-            (false, b'$') => inside = true,
-            (false, _) => {}
-            (true, b'#') => break,
-            (true, b) => body.push(b),
-        }
-    }
-    let mut sum = [0u8; 2];
-    s.read_exact(&mut sum).expect("checksum");
-    String::from_utf8_lossy(&body).into_owned()
-}
 
 #[test]
 fn bad_clients_never_stop_the_server() {
@@ -428,22 +374,23 @@ fn bad_clients_never_stop_the_server() {
 
     // A complete command, then the client leaves without reading the answer.
     let mut s = server.connect();
-    let _ = s.write_all(&packet("qSupported:multiprocess+"));
-    let _ = s.write_all(&packet("m0,4000"));
+    let _ = s.write_all(&common::rsp_packet("qSupported:multiprocess+"));
+    let _ = s.write_all(&common::rsp_packet("m0,4000"));
     drop(s);
 
     // A raw memory write is refused with an error reply; the session goes on.
     let mut s = server.connect();
-    s.write_all(&packet("M0,1:00")).expect("send M");
-    let r = reply(&mut s);
+    s.write_all(&common::rsp_packet("M0,1:00")).expect("send M");
+    let r = common::rsp_reply(&mut s);
     assert!(r.starts_with('E'), "M answered {r:?}");
     s.write_all(b"+").expect("ack");
-    s.write_all(&packet("m0,8")).expect("send m");
-    let r = reply(&mut s);
+    s.write_all(&common::rsp_packet("m0,8")).expect("send m");
+    let r = common::rsp_reply(&mut s);
     assert!(r.starts_with('E'), "unreadable memory answered {r:?}");
     s.write_all(b"+").expect("ack");
-    s.write_all(&packet("qOffsets")).expect("send qOffsets");
-    let r = reply(&mut s);
+    s.write_all(&common::rsp_packet("qOffsets"))
+        .expect("send qOffsets");
+    let r = common::rsp_reply(&mut s);
     assert!(r.starts_with("TextSeg="), "qOffsets answered {r:?}");
     drop(s);
 

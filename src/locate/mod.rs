@@ -51,19 +51,9 @@ pub fn open_dump(
             release: release.as_deref(),
             banner: None,
         };
-        let outcome = search.vmlinux(&wanted, progress);
-        notes.extend(outcome.notes);
-        if let Some((path, origin)) = outcome.found {
-            match with_vmlinux(&path, &dump, options) {
-                Ok(program) => {
-                    return Ok(Opened {
-                        program,
-                        origin,
-                        notes,
-                    })
-                }
-                Err(e) => notes.push(format!("{}: {e}", path.display())),
-            }
+        if let Some(opened) = search_and_open(search, &wanted, &dump, options, progress, &mut notes)
+        {
+            return Ok(opened.with_notes(notes));
         }
     }
     let program = Program::from_dump_alone(dump.clone(), options)?;
@@ -76,19 +66,9 @@ pub fn open_dump(
             release: release.as_deref(),
             banner: Some(program.banner.as_bytes()),
         };
-        let outcome = search.vmlinux(&wanted, progress);
-        notes.extend(outcome.notes);
-        if let Some((path, origin)) = outcome.found {
-            match with_vmlinux(&path, &dump, options) {
-                Ok(program) => {
-                    return Ok(Opened {
-                        program,
-                        origin,
-                        notes,
-                    })
-                }
-                Err(e) => notes.push(format!("{}: {e}", path.display())),
-            }
+        if let Some(opened) = search_and_open(search, &wanted, &dump, options, progress, &mut notes)
+        {
+            return Ok(opened.with_notes(notes));
         }
     }
     Ok(Opened {
@@ -98,8 +78,38 @@ pub fn open_dump(
     })
 }
 
-fn with_vmlinux(path: &Path, dump: &Arc<Dump>, options: &OpenOptions) -> Result<Program> {
-    Program::from_parts(KernelDebugInfo::open(path)?, dump.clone(), options)
+/// Search for the vmlinux `wanted` describes and open the dump with it;
+/// what was skipped, and a file that would not open, go to `notes`.
+fn search_and_open(
+    search: &Search,
+    wanted: &Wanted<'_>,
+    dump: &Arc<Dump>,
+    options: &OpenOptions,
+    progress: &mut dyn FnMut(debuginfod::Progress<'_>),
+    notes: &mut Vec<String>,
+) -> Option<Opened> {
+    let outcome = search.vmlinux(wanted, progress);
+    notes.extend(outcome.notes);
+    let (path, origin) = outcome.found?;
+    let opened = KernelDebugInfo::open(&path)
+        .and_then(|debug| Program::from_parts(debug, dump.clone(), options));
+    match opened {
+        Ok(program) => Some(Opened {
+            program,
+            origin,
+            notes: Vec::new(),
+        }),
+        Err(e) => {
+            notes.push(format!("{}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+impl Opened {
+    fn with_notes(self, notes: Vec<String>) -> Opened {
+        Opened { notes, ..self }
+    }
 }
 
 /// `NT_GNU_BUILD_ID` from the kernel's `.notes` in memory

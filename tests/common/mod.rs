@@ -441,3 +441,83 @@ pub fn first_difference(want: &str, got: &str) -> String {
         got.lines().count()
     )
 }
+
+/// Run `cmd` to its end, no input, within `deadline` (killed and a panic
+/// after it): (success, stdout, stderr).
+pub fn run_to_end(
+    cmd: &mut std::process::Command,
+    deadline: std::time::Duration,
+) -> (bool, String, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    )
+}
+
+/// A GDB remote-protocol packet: `$body#checksum`.
+pub fn rsp_packet(body: &str) -> Vec<u8> {
+    let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+    format!("${body}#{sum:02x}").into_bytes()
+}
+
+/// Read one reply packet's body (skipping acks).
+pub fn rsp_reply(s: &mut std::net::TcpStream) -> String {
+    let mut body = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut inside = false;
+    loop {
+        std::io::Read::read_exact(s, &mut byte).expect("a reply");
+        match (inside, byte[0]) {
+            (false, b'$') => inside = true,
+            (false, _) => {}
+            (true, b'#') => break,
+            (true, b) => body.push(b),
+        }
+    }
+    let mut sum = [0u8; 2];
+    std::io::Read::read_exact(s, &mut sum).expect("checksum");
+    // Run-length encoding: `X*N` is X and N - 29 more of it.
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'*' && i + 1 < body.len() {
+            let last = out.last().copied().unwrap_or(b' ');
+            out.extend(std::iter::repeat_n(last, usize::from(body[i + 1] - 29)));
+            i += 2;
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
