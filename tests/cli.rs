@@ -112,6 +112,32 @@ fn read_shows_the_banner_by_symbol_and_by_physical_address() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Linux version 6."));
+
+    // JSON (it was a hexdump): the bytes of /proc/version, at the run-time
+    // address of linux_banner in the guest's /proc/kallsyms.
+    let version = truth.files["/proc/version"].as_bytes();
+    let out = run_kpeek([
+        os("read"),
+        os("--format"),
+        os("json"),
+        os("--vmlinux"),
+        vmlinux.as_os_str(),
+        os("--core"),
+        core.as_os_str(),
+        os("linux_banner"),
+        os(&version.len().to_string()),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("read --format json is JSON");
+    let hex: String = version.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["space"], "virtual");
+    assert_eq!(v["data"], hex.as_str());
+    assert_eq!(
+        v["address"],
+        format!("{:#x}", truth.kallsyms("linux_banner").expect("banner")).as_str()
+    );
 }
 
 #[test]
