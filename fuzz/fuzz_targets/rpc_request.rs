@@ -5,7 +5,7 @@
 #![no_main]
 
 use kpeek::memory::MemorySource;
-use kpeek::rpc::GdbMemory;
+use kpeek::rpc::{GdbMemory, Incoming};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = [0u8; 8];
     for _ in 0..64 {
         match gdb.next_request() {
-            Ok(Some(req)) => {
+            // A line that is not a request is answered and the channel goes on.
+            Ok(Some(Incoming::Bad { .. })) => continue,
+            Ok(Some(Incoming::Request(req))) => {
                 let _ = req.pcs();
                 let _ = req.cpu_registers();
                 // The next line, as GDB's answer to a memory read.
