@@ -59,7 +59,7 @@ in_root() {
         mount -t proc proc "$r/proc"
         mount --rbind /sys "$r/sys"
         mount --rbind /dev "$r/dev"
-        exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+        exec chroot "$r" /usr/bin/env -i HOME=/tmp LANG=C.UTF-8 TERM=dumb \
             PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"
     ' in_root "$r" $((${#MOUNTS[@]} / 2)) "${MOUNTS[@]}" "$@"
 }
