@@ -19,6 +19,8 @@ RUNS = int(os.environ.get("RUNS", "5"))
 KPEEK = os.path.join(ROOT, "target", "release", "kpeek")
 FIX = os.path.join(ROOT, "target", "fixtures")
 PY = os.environ.get("DRGN_PYTHON", sys.executable)
+# crash: Debian sid's, in the chroot benches/crash9.sh builds and caches.
+CRASH = [os.path.join(ROOT, "benches", "crash9.sh")]
 
 
 # kpeek keeps a type-name index per vmlinux build ID; "cold" figures are
@@ -119,7 +121,7 @@ def distro_anchor_rows(vmlinux, core, alone, tasks):
     task, what it said where it could not."""
     import re
     drgn_version = subprocess.run([PY, "-c", "import drgn; print(drgn.__version__)"], capture_output=True, text=True).stdout.strip()
-    crash = version(["crash", "--version"]) if crash_path() else "crash: not installed"
+    crash = crash_version() if crash_path() else "crash: not installed"
     rows = ["", f"The anchors on the same dump, each given the -dbg vmlinux (kpeek: none); drgn {drgn_version}, {crash}:", "",
             "| what | kpeek, no vmlinux | anchor with the -dbg vmlinux | kpeek faster by |", "|---|---|---|---|"]
     for what, cmd, script in (("tasks", "ps", "drgn_ps.py"), ("a stack trace of every task", "bt", "drgn_bt.py")):
@@ -168,14 +170,24 @@ def bt_rows(big):
         elif said:
             notes.append(f"- crash on {what}: {said}")
     if notes:
-        rows += ["", f"crash ({version(['crash', '--version']) if crash_path() else 'not installed'}) "
+        rows += ["", f"crash ({crash_version() if crash_path() else 'not installed'}) "
                  "is not in the table where it could not do the job:"] + notes
     return rows
 
 
 def crash_path():
-    import shutil
-    return shutil.which("crash")
+    """Whether crash can run: benches/crash9.sh needs root (and builds its
+    chroot on first use)."""
+    return os.geteuid() == 0 and crash_version().startswith("crash")
+
+
+_CRASH_VERSION = []
+
+
+def crash_version():
+    if not _CRASH_VERSION:
+        _CRASH_VERSION.append(version(CRASH + ["--version"]) if os.geteuid() == 0 else "?")
+    return _CRASH_VERSION[0]
 
 
 def crash_foreach_bt(vmlinux, core, tasks):
@@ -193,15 +205,172 @@ def crash_run(vmlinux, core, command, tasks, count):
     with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as f:
         f.write(f"{command}\nquit\n")
         script = f.name
-    cmd = ["crash", "-s", "-i", script, vmlinux, core]
+    cmd = CRASH + ["-s", "-i", script, vmlinux, core]
     r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    if r.returncode != 0 and "kmem_cache" in r.stdout + r.stderr:
+        # crash stops on slab layouts it does not know; it can skip them.
+        cmd = CRASH + ["-s", "--no_kmem_cache", "-i", script, vmlinux, core]
+        r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     listed = count(r.stdout)
     if r.returncode != 0:
-        return None, f"exits with status {r.returncode} while loading (no output)"
+        said = next((l.strip() for l in (r.stderr + r.stdout).splitlines() if l.startswith("crash:")), "no output")
+        return None, f"exits with status {r.returncode} while loading (`{said}`)"
     if listed < 0.9 * tasks:
         warn = next((l for l in r.stdout.splitlines() if l.startswith("WARNING")), "")
         return None, f"lists {listed} of {tasks} tasks" + (f" (`{warn.strip()}`)" if warn else "")
     return measure(cmd), None
+
+
+def drgn_version():
+    return subprocess.run([PY, "-c", "import drgn; print(drgn.__version__)"], capture_output=True, text=True).stdout.strip()
+
+
+def versus(ours, theirs, name):
+    """One anchor cell: its figure and who is faster, by how much (measured
+    in the same run as kpeek's figure)."""
+    (kw, _), (tw, tr) = ours, theirs
+    who = f"kpeek {tw / kw:.1f}× faster" if tw >= kw else f"**{name} {kw / tw:.1f}× faster**"
+    return f"{tw:.3f} s / {tr:.0f} MiB ({who})"
+
+
+def anchor_run(cmd, enough):
+    """An anchor's figure if its output is complete (`enough(stdout)`), else
+    (None, what it said): never a time for a job not done."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900)
+    except subprocess.TimeoutExpired:
+        return None, "no answer in 15 minutes"
+    if r.returncode == 0 and enough(r.stdout):
+        return measure(cmd), None
+    lines = [l.strip() for l in (r.stderr + "\n" + r.stdout).splitlines() if l.strip()]
+    said = next((l for l in lines if l.startswith(("WARNING", "crash:", "drgn:", "error"))), lines[-1] if lines else "")
+    return None, f"exit {r.returncode}, `{said[:110]}`"
+
+
+def crash_style_rows():
+    """The crash-style commands where all three overlap, on the same dumps
+    with the same vmlinux: kpeek's own command, crash (sid's, in its chroot)
+    and drgn's crash compatibility mode (`crash CMD` inside drgn). Each anchor
+    must list (nearly) every task / record to get a figure."""
+    import glob
+    import re
+    import tempfile
+    inputs = [(os.path.join(FIX, f, "kernel", "vmlinux"), os.path.join(FIX, f, "boot-kdump", "vmcore.kdump"),
+               f"{f} kdump/vmcore.kdump") for f in ("linux-6.1", "linux-6.12")]
+    core = os.path.join(ROOT, "target", "bench", "distro-dump", "out", "vmcore.elf")
+    dbg = sorted(glob.glob(os.path.join(ROOT, "target", "bench", "distro", "vmlinux-*")))
+    if os.path.exists(core) and dbg:
+        abi = os.path.basename(dbg[-1])[len('vmlinux-'):]
+        inputs.append((dbg[-1], core, f"Debian {abi}, QEMU ELF, no VMCOREINFO"))
+        # benches/matrix.sh's other dump of the same kernel, with `-device vmcoreinfo`.
+        with_info = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(core))), "vmcoreinfo", "vmcore.elf")
+        if os.path.exists(with_info):
+            inputs.append((dbg[-1], with_info, f"Debian {abi}, QEMU ELF with VMCOREINFO"))
+    crash_v = crash_version() if crash_path() else "crash: not installed"
+    drgn_v = drgn_version()
+    rows = ["", f"## crash's commands: kpeek vs {crash_v} vs drgn {drgn_v}'s crash mode", "",
+            "Each tool given the same vmlinux and dump. crash: Debian sid's, run by `benches/crash9.sh` in a",
+            "debootstrap chroot of sid (`crash -s -i CMDS`; the chroot's bind mounts add ~0.01 s). drgn: its",
+            "crash compatibility commands, `python3 -m drgn -q -c DUMP -s VMLINUX --main-symbols -e",
+            "'run_command(prog, \"crash CMD\")'`. An anchor gets a figure only where it listed at least 90% of",
+            "the tasks (ps, foreach bt) or of kpeek's log lines (log); otherwise what it said.",
+            f"(Load average when this section was measured: {os.getloadavg()[0]:.1f}.)", "",
+            "| dump | command | kpeek | crash | drgn `crash` mode |", "|---|---|---|---|---|"]
+    ps_line = re.compile(r"^>?\s+\d+\s+-?\d+\s+\d+\s+[0-9a-f]{16}\s", re.M)
+    for vmlinux, core, what in inputs:
+        tasks = len(json.loads(subprocess.run([KPEEK, "ps", "--threads", "--format", "json", "--vmlinux", vmlinux,
+                                               "--core", core], capture_output=True, env=NO_CACHE).stdout)["tasks"])
+        log_lines = subprocess.run([KPEEK, "dmesg", "--vmlinux", vmlinux, "--core", core], capture_output=True,
+                                   text=True, env=NO_CACHE).stdout.count("\n")
+        for kp, command, enough in (
+                (["ps", "--threads"], "ps", lambda out: len(ps_line.findall(out)) >= 0.9 * tasks),
+                (["bt", "--all"], "foreach bt", lambda out: out.count("PID:") >= 0.9 * tasks),
+                (["dmesg"], "log", lambda out: out.count("\n") >= 0.9 * log_lines)):
+            ours = measure([KPEEK, *kp, "--vmlinux", vmlinux, "--core", core])
+            cells = []
+            if crash_path():
+                with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as f:
+                    f.write(f"{command}\nquit\n")
+                got, said = anchor_run(CRASH + ["-s", "-i", f.name, vmlinux, core], enough)
+                flag = ""
+                if not got and "kmem_cache" in said:
+                    # crash stops on slab layouts it does not know; it can skip them.
+                    got, said2 = anchor_run(CRASH + ["-s", "--no_kmem_cache", "-i", f.name, vmlinux, core], enough)
+                    flag = f" with `--no_kmem_cache` (without: {said})" if got else ""
+                cells.append(versus(ours, got, "crash") + flag if got else f"crash: {said}")
+            else:
+                cells.append("not installed")
+            drgn = [PY, "-m", "drgn", "-q", "-c", core, "-s", vmlinux, "--main-symbols",
+                    "-e", f"from drgn.commands import run_command; run_command(prog, 'crash {command}')"]
+            got, said = anchor_run(drgn, enough)
+            cells.append(versus(ours, got, "drgn") if got else f"drgn: {said}")
+            rows.append(f"| {what} ({tasks} tasks) | `kpeek {' '.join(kp)}` / `{command}` | "
+                        f"{ours[0]:.3f} s / {ours[1]:.0f} MiB | {cells[0]} | {cells[1]} |")
+    return rows
+
+
+def live_drgn_rows():
+    """drgn's own live mode against kpeek's on one running guest: the
+    linux-6.12 fixture kernel (KASLR on) with the fixture workload, QEMU with
+    a gdbstub (kpeek --qemu) and a QMP socket (drgn --qemu, which reads the
+    guest's RAM through the QEMU process and finds VMCOREINFO through
+    `-device vmcoreinfo`)."""
+    import shutil
+    import socket
+    import tempfile
+    fixture = os.path.join(FIX, "linux-6.12", "kernel")
+    vmlinux = os.path.join(fixture, "vmlinux")
+    work = tempfile.mkdtemp(prefix="kpeek-bench-")
+    qmp = os.path.join(work, "qmp.sock")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    qemu = subprocess.Popen(
+        ["qemu-system-x86_64", "-machine", "pc", "-cpu", "qemu64", "-m", "128M", "-smp", "2", "-nographic",
+         "-no-reboot", "-vga", "none", "-nic", "none", "-monitor", "none", "-display", "none", "-device", "vmcoreinfo",
+         "-kernel", os.path.join(fixture, "bzImage"), "-initrd", os.path.join(fixture, "initramfs", "main.cpio.gz"),
+         "-append", "console=ttyS0 panic=-1 init_on_free=1",
+         "-serial", "null", "-serial", f"file:{work}/truth.jsonl", "-serial", "null",
+         "-gdb", f"tcp:127.0.0.1:{port}", "-qmp", f"unix:{qmp},server=on,wait=off"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not os.path.exists(f"{work}/truth.jsonl") or '"kind":"end"' not in open(f"{work}/truth.jsonl", errors="replace").read():
+            if time.time() > deadline:
+                return ["", "(drgn --qemu rows skipped: the guest did not come up)"]
+            time.sleep(0.5)
+        tasks = len(json.loads(subprocess.run([KPEEK, "ps", "--threads", "--format", "json", "--vmlinux", vmlinux,
+                                               "--qemu", f"127.0.0.1:{port}"], capture_output=True).stdout)["tasks"])
+        rows = ["", f"## Live: `kpeek --qemu` (gdbstub) vs `drgn --qemu` (QMP) on one running guest "
+                f"(linux-6.12, KASLR on, the fixture workload, {tasks} tasks)", "",
+                "QEMU started with `-gdb tcp:…` for kpeek and `-qmp unix:SOCK,server=on,wait=off -device vmcoreinfo`",
+                f"for drgn {drgn_version()} (over a Unix socket drgn reads the guest's RAM straight from the QEMU process;",
+                "kpeek reads it with the gdbstub's `m` packets, the guest stopped while it reads, so it sees one instant;",
+                "drgn reads the running guest). Both given the vmlinux; whole process each time.",
+                f"(Load average when this section was measured: {os.getloadavg()[0]:.1f}.)", "",
+                "| what | kpeek `--qemu 127.0.0.1:PORT` | drgn `--qemu SOCK` |", "|---|---|---|"]
+        drgn = [PY, "-m", "drgn", "-q", "--qemu", qmp, "-s", vmlinux, "--main-symbols"]
+        for what, kp, script in (
+                ("every task: pid, tgid, ppid, state, comm", ["ps", "--threads", "--format", "json"],
+                 [os.path.join(ROOT, "benches", "drgn_ps.py")]),
+                ("`ps` (drgn: its crash-mode `ps`)", ["ps", "--threads"],
+                 ["-e", "from drgn.commands import run_command; run_command(prog, 'crash ps')"]),
+                ("a stack trace of every task (drgn: `drgn_bt.py`)", ["bt", "--all"],
+                 [os.path.join(ROOT, "benches", "drgn_bt.py")]),
+                ("the kernel log (drgn: its crash-mode `log`)", ["dmesg"],
+                 ["-e", "from drgn.commands import run_command; run_command(prog, 'crash log')"])):
+            cmd = [KPEEK, *kp, "--vmlinux", vmlinux, "--qemu", f"127.0.0.1:{port}"]
+            ours = measure(cmd)
+            # Listings: (nearly) a line per task; the others: any output.
+            lines = tasks * 0.9 if kp[0] == "ps" else 1
+            got, said = anchor_run(drgn + script, lambda out: out.count("\n") >= lines)
+            rows.append(f"| {what}: `kpeek {' '.join(kp)}` | {ours[0]:.3f} s / {ours[1]:.0f} MiB | "
+                        + (versus(ours, got, "drgn") if got else f"drgn: {said}") + " |")
+        return rows
+    finally:
+        qemu.kill()
+        qemu.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def serve_rows():
@@ -356,8 +525,10 @@ def main():
         "Written by `benches/compare.sh` (do not edit by hand); rerun it to refresh.",
         "",
         f"- machine: {machine}; {platform.platform()}",
-        f"- kpeek {version([KPEEK, '--version'])}; drgn {drgn_version}; {version(['pahole', '--version'])} (pahole);"
-        f" {version(['makedumpfile', '-v'])}",
+        f"- kpeek {version([KPEEK, '--version'])}; drgn {drgn_version} (PyPI's newest); "
+        f"{crash_version() if crash_path() else 'crash: not installed'} (Debian sid's, `benches/crash9.sh`); "
+        f"{version(['pahole', '--version'])} (pahole); {version(['makedumpfile', '-v'])}; "
+        f"{version(['gdb', '--version'])}; {version(['qemu-system-x86_64', '--version'])}",
         f"- every figure: median wall time of {RUNS} cold runs (new process each time, files in the page cache), and peak RSS",
         "",
         "## Listing every task of a dump: `kpeek ps --threads --format json` vs drgn",
@@ -398,9 +569,11 @@ def main():
 
     lines += distro_dump_rows()
     lines += bt_rows(big)
+    lines += crash_style_rows()
     lines += serve_rows()
     lines += live_rows()
     lines += live_rows(threads=1000)
+    lines += live_drgn_rows()
 
     lines += [
         "",
@@ -466,7 +639,8 @@ def main():
         os.unlink(out)
         lines.append(f"- {fixture}: {bench.replace(chr(10), '; ')}; `makedumpfile -R` reassembly alone: {reassemble:.3f} s")
 
-    lines += ["", "Commands: `bash benches/compare.sh` (needs the CI packages; installs drgn into target/ci-venv and, as root, Debian's crash when missing).", ""]
+    lines += ["", "Commands: `bash benches/compare.sh` (needs the CI packages; installs the newest drgn into target/bench-venv and,"
+              " as root, builds a cached debootstrap chroot of Debian sid with its crash: `benches/crash9.sh`).", ""]
     path = os.path.join(ROOT, "docs", "PERFORMANCE.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))

@@ -5,12 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
 cargo run --release -q --example tour > /dev/null          # unpacks target/fixtures
-if ! python3 -c "import drgn" 2>/dev/null; then
-    [ -x target/ci-venv/bin/python ] || { python3 -m venv target/ci-venv; target/ci-venv/bin/pip install -q drgn; }
-    export DRGN_PYTHON=$PWD/target/ci-venv/bin/python
-fi
-if ! command -v crash >/dev/null && [ "$(id -u)" = 0 ]; then        # crash, for `foreach bt`
-    apt-get install -y -q crash >/dev/null || echo "compare.sh: crash not installed; its rows are left out" >&2
+# The newest drgn from PyPI, in a venv of its own (upgraded on every run).
+[ -x target/bench-venv/bin/python ] || python3 -m venv target/bench-venv
+target/bench-venv/bin/pip install -q -U drgn
+export DRGN_PYTHON=$PWD/target/bench-venv/bin/python
+# The newest crash: Debian sid's, in a cached debootstrap chroot of sid
+# (benches/crash9.sh builds it on first use; needs root).
+if [ "$(id -u)" = 0 ]; then
+    bash benches/crash9.sh --version || echo "compare.sh: no crash chroot; crash's rows are left out" >&2
+else
+    echo "compare.sh: not root, so no crash chroot; crash's rows are left out" >&2
 fi
 bash benches/bigdump.sh                                     # the 10,000-thread dump (target/bench)
 bash benches/distro.sh                                      # Debian's distro vmlinux (target/bench)
