@@ -10,32 +10,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Command;
 
-use common::{Fixture, Truth, TruthTask};
+use common::{Fixture, Truth};
 use kpeek::addr::LinkAddr;
 use kpeek::kernel::info::CpuStates;
-use kpeek::kernel::stack::{StackStart, Unwinder};
+use kpeek::kernel::stack::Unwinder;
 use kpeek::kernel::{task_list, OpenOptions, Program};
-
-/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` from the
-/// guest's `/proc/PID/status`.
-fn switches(t: &TruthTask) -> Option<(u64, u64)> {
-    let field = |name: &str| {
-        t.status.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .trim_start_matches(':')
-                .trim()
-                .parse()
-                .ok()
-        })
-    };
-    Some((
-        field("voluntary_ctxt_switches")?,
-        field("nonvoluntary_ctxt_switches")?,
-    ))
-}
 
 fn open(fixture: &Fixture, path: &std::path::Path) -> Program {
     Program::open(&fixture.vmlinux(), path, &OpenOptions::default())
@@ -51,35 +32,18 @@ fn compare_dump(fixture: &Fixture, truth: &Truth, path: &std::path::Path) -> (us
     let unwinder = Unwinder::new(&prog, regs).expect("unwinder");
     assert!(unwinder.notices.is_empty(), "{:?}", unwinder.notices);
     let list = task_list(&prog).expect("tasks");
-    let by_pid: HashMap<i64, &TruthTask> = truth.tasks.iter().map(|t| (t.tid, t)).collect();
-    let (mut compared, mut ran, mut with_module) = (0, 0, 0);
-    let mut mismatches = Vec::new();
-    for task in list.tasks.iter().filter(|t| t.pid > 0) {
-        let Some(want) = by_pid.get(&i64::from(task.pid)) else {
-            continue;
-        };
-        let Some(want_stack) = &want.stack else {
-            continue;
-        };
-        let stack = unwinder.task_stack(task);
-        if stack.start != StackStart::Switched {
-            continue;
-        }
-        if task.switches != switches(want) {
-            ran += 1;
-            continue;
-        }
-        compared += 1;
-        let got = unwinder.proc_stack(&stack);
-        let want: Vec<&str> = want_stack.lines().collect();
-        with_module += usize::from(got.iter().any(|l| l.ends_with(']')));
-        if got != want {
-            mismatches.push(format!(
-                "pid {} {}:\n  kpeek: {got:?}\n  guest: {want:?}",
-                task.pid, task.comm
-            ));
-        }
-    }
+    let common::StackComparison {
+        compared,
+        ran,
+        with_module,
+        mismatches,
+    } = common::compare_proc_stacks(&unwinder, &list.tasks, truth);
+    let mismatches: Vec<String> = mismatches
+        .iter()
+        .map(|(pid, comm, got, want)| {
+            format!("pid {pid} {comm}:\n  kpeek: {got:?}\n  guest: {want:?}")
+        })
+        .collect();
     let what = path.display();
     assert!(
         mismatches.is_empty(),
@@ -383,7 +347,7 @@ fn orc_tables_from_the_dump_when_the_vmlinux_has_none() {
         let Some(want) = truth.tasks.iter().find(|t| t.tid == i64::from(task.pid)) else {
             continue;
         };
-        if task.switches != switches(want) {
+        if task.switches != common::switches(want) {
             continue;
         }
         let got = unwinder.proc_stack(&unwinder.task_stack(task));

@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::{Truth, TruthTask};
+use common::Truth;
 use kpeek::kernel::info::CpuStates;
 use kpeek::kernel::kallsyms::{Kallsyms, Location};
-use kpeek::kernel::stack::{StackStart, Unwinder};
+use kpeek::kernel::stack::Unwinder;
 use kpeek::kernel::{task_list, OpenOptions, Program, Task};
 
 fn cache_root() -> Option<PathBuf> {
@@ -62,22 +62,6 @@ fn cached_kernels() -> Vec<(String, PathBuf)> {
         .collect();
     out.sort();
     out
-}
-
-fn switches(t: &TruthTask) -> Option<(u64, u64)> {
-    let field = |name: &str| {
-        t.status.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .trim_start_matches(':')
-                .trim()
-                .parse()
-                .ok()
-        })
-    };
-    Some((
-        field("voluntary_ctxt_switches")?,
-        field("nonvoluntary_ctxt_switches")?,
-    ))
 }
 
 /// `ps --threads` against the truth: (tasks right, tasks in the truth,
@@ -177,35 +161,11 @@ fn check_bt(truth: &Truth, prog: &Program) -> (usize, usize, usize, Vec<String>)
         Ok(l) => l,
         Err(e) => return (0, 0, 0, vec![format!("task walk: {e}")]),
     };
-    let by_pid: HashMap<i64, &TruthTask> = truth.tasks.iter().map(|t| (t.tid, t)).collect();
-    let (mut equal, mut compared, mut ran) = (0, 0, 0);
-    for task in list.tasks.iter().filter(|t| t.pid > 0) {
-        let Some(want) = by_pid.get(&i64::from(task.pid)) else {
-            continue;
-        };
-        let Some(want_stack) = &want.stack else {
-            continue;
-        };
-        let stack = unwinder.task_stack(task);
-        if stack.start != StackStart::Switched {
-            continue;
-        }
-        if task.switches != switches(want) {
-            ran += 1;
-            continue;
-        }
-        compared += 1;
-        let got = unwinder.proc_stack(&stack);
-        let want: Vec<&str> = want_stack.lines().collect();
-        if got == want {
-            equal += 1;
-        } else if problems.len() < 20 {
-            problems.push(format!(
-                "pid {} {}: kpeek {got:?} guest {want:?}",
-                task.pid, task.comm
-            ));
-        }
+    let c = common::compare_proc_stacks(&unwinder, &list.tasks, truth);
+    for (pid, comm, got, want) in c.mismatches.iter().take(20) {
+        problems.push(format!("pid {pid} {comm}: kpeek {got:?} guest {want:?}"));
     }
+    let (equal, compared, ran) = (c.compared - c.mismatches.len(), c.compared, c.ran);
     (equal, compared, ran, problems)
 }
 

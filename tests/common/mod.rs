@@ -521,3 +521,73 @@ pub fn rsp_reply(s: &mut std::net::TcpStream) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` from the
+/// guest's `/proc/PID/status`: a task whose counts in the dump are the
+/// same did not run between the guest's listing and the dump.
+pub fn switches(t: &TruthTask) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        t.status.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .trim_start_matches(':')
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    Some((
+        field("voluntary_ctxt_switches")?,
+        field("nonvoluntary_ctxt_switches")?,
+    ))
+}
+
+/// `bt --style proc` against the guest's `/proc/PID/stack`, by the rule of
+/// docs/TESTING.md: every switched-out task with a recorded stack that did
+/// not run in between ([`switches`]).
+#[derive(Debug, Default)]
+pub struct StackComparison {
+    /// Tasks compared.
+    pub compared: usize,
+    /// Tasks left out because they ran in between.
+    pub ran: usize,
+    /// Compared stacks with a module frame.
+    pub with_module: usize,
+    /// (pid, comm, kpeek's lines, the guest's lines) of each difference.
+    pub mismatches: Vec<(i32, String, Vec<String>, Vec<String>)>,
+}
+
+/// Compare the stacks of `tasks` unwound by `unwinder` with `truth`.
+pub fn compare_proc_stacks(
+    unwinder: &kpeek::kernel::stack::Unwinder<'_>,
+    tasks: &[kpeek::kernel::Task],
+    truth: &Truth,
+) -> StackComparison {
+    use kpeek::kernel::stack::StackStart;
+    let by_pid: std::collections::HashMap<i64, &TruthTask> =
+        truth.tasks.iter().map(|t| (t.tid, t)).collect();
+    let mut c = StackComparison::default();
+    for task in tasks.iter().filter(|t| t.pid > 0) {
+        let Some(want) = by_pid.get(&i64::from(task.pid)) else {
+            continue;
+        };
+        let Some(want_stack) = &want.stack else {
+            continue;
+        };
+        let stack = unwinder.task_stack(task);
+        if stack.start != StackStart::Switched {
+            continue;
+        }
+        if task.switches != switches(want) {
+            c.ran += 1;
+            continue;
+        }
+        c.compared += 1;
+        let got = unwinder.proc_stack(&stack);
+        let want: Vec<String> = want_stack.lines().map(str::to_owned).collect();
+        c.with_module += usize::from(got.iter().any(|l| l.ends_with(']')));
+        if got != want {
+            c.mismatches.push((task.pid, task.comm.clone(), got, want));
+        }
+    }
+    c
+}
