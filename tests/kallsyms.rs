@@ -10,21 +10,6 @@ mod common;
 use kpeek::kernel::kallsyms::{Kallsyms, Location};
 use kpeek::kernel::{OpenOptions, Program};
 
-/// (address, type, name) of the core kernel's `/proc/kallsyms` lines.
-fn truth_symbols(truth: &common::Truth) -> Vec<(u64, char, String)> {
-    truth.files["/proc/kallsyms"]
-        .lines()
-        .filter(|l| !l.contains('['))
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-            let kind = f.next()?.chars().next()?;
-            let name = f.next()?.to_string();
-            Some((addr, kind, name))
-        })
-        .collect()
-}
-
 fn decode(prog: &Program, loc: &Location) -> Kallsyms {
     let read = |addr: u64, buf: &mut [u8]| prog.space.read(kpeek::addr::VirtAddr(addr), buf);
     Kallsyms::read(&read, loc).expect("kallsyms decodes")
@@ -62,7 +47,7 @@ fn every_vmcoreinfo_dump_decodes_like_proc_kallsyms() {
             if dumps.is_empty() {
                 continue;
             }
-            let want = truth_symbols(&boot.truth());
+            let want = boot.truth().core_kallsyms();
             for (dump, _) in dumps {
                 let prog = Program::open(&vmlinux, &dump, &OpenOptions::default())
                     .unwrap_or_else(|e| panic!("{}: {e}", dump.display()));
@@ -111,7 +96,7 @@ fn tables_found_through_the_vmlinux_without_vmcoreinfo() {
         compare(
             &format!("{} qemu-plain via vmlinux", fixture.name),
             &ks,
-            &truth_symbols(&boot.truth()),
+            &boot.truth().core_kallsyms(),
         );
     }
 }
@@ -145,7 +130,7 @@ fn tables_found_by_their_shape() {
             compare(
                 &format!("{} {boot_name} by shape", fixture.name),
                 &ks,
-                &truth_symbols(&truth),
+                &truth.core_kallsyms(),
             );
         }
     }

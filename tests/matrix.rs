@@ -174,16 +174,7 @@ fn check_bt(truth: &Truth, prog: &Program) -> (usize, usize, usize, Vec<String>)
 /// vmlinux only gives `_text`), against the guest's /proc/kallsyms:
 /// (identical, in /proc/kallsyms, how found, problems).
 fn check_kallsyms(truth: &Truth, prog: &Program) -> (usize, usize, &'static str, Vec<String>) {
-    let want: Vec<(u64, char, String)> = truth.files["/proc/kallsyms"]
-        .lines()
-        .filter(|l| !l.contains('['))
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-            let kind = f.next()?.chars().next()?;
-            Some((addr, kind, f.next()?.to_string()))
-        })
-        .collect();
+    let want = truth.core_kallsyms();
     let read = |addr: u64, buf: &mut [u8]| prog.space.read(kpeek::addr::VirtAddr(addr), buf);
     let named = prog
         .notes

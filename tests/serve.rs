@@ -188,6 +188,25 @@ fn proc_stack_functions(stack: &str) -> Vec<String> {
 fn is_scheduler_frame(f: &str) -> bool {
     f.contains("schedule") || f.contains("switch_to") || f == "context_switch"
 }
+/// `info threads`' task threads (CPUs left out) against `kpeek ps
+/// --threads`' (pid, comm, kernel thread), as sorted labels.
+fn assert_threads_are_tasks(threads: &[GdbThread], tasks: &[(i64, String, bool)], what: &str) {
+    let mut want: Vec<String> = tasks
+        .iter()
+        .map(|(pid, comm, kthread)| match kthread {
+            true => format!("{pid} [{comm}]"),
+            false => format!("{pid} {comm}"),
+        })
+        .collect();
+    let mut have: Vec<String> = threads
+        .iter()
+        .filter(|t| t.tid < CPU_TID_BASE)
+        .map(|t| t.label.split(", on CPU").next().unwrap_or("").to_owned())
+        .collect();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want, "{what}");
+}
 
 /// `kpeek ps --threads --format json`: (pid, comm, kthread) of every task.
 fn kpeek_ps_tasks(vmlinux: &Path, core: &Path) -> Vec<(i64, String, bool)> {
@@ -687,24 +706,11 @@ fn served_without_a_vmlinux_gdb_sees_threads_registers_and_memory() {
         let threads = parse_info_threads(&out);
         let cpus = threads.iter().filter(|t| t.tid >= CPU_TID_BASE).count();
         assert_eq!(cpus, 2, "{fixture} {boot}:\n{out}");
-        let mut want: Vec<String> = kpeek_ps_tasks(&vmlinux, &core)
-            .iter()
-            .map(|(pid, comm, k)| {
-                if *k {
-                    format!("{pid} [{comm}]")
-                } else {
-                    format!("{pid} {comm}")
-                }
-            })
-            .collect();
-        let mut have: Vec<String> = threads
-            .iter()
-            .filter(|t| t.tid < CPU_TID_BASE)
-            .map(|t| t.label.split(", on CPU").next().unwrap_or("").to_owned())
-            .collect();
-        want.sort();
-        have.sort();
-        assert_eq!(have, want, "{fixture} {boot}: info threads");
+        assert_threads_are_tasks(
+            &threads,
+            &kpeek_ps_tasks(&vmlinux, &core),
+            &format!("{fixture} {boot}: info threads"),
+        );
 
         // The banner, at its run-time address.
         let version = truth.files["/proc/version"].trim_end();
@@ -934,21 +940,7 @@ fn kpeek_gdb_at_a_terminal_reaches_a_prompt_with_threads_and_lx_ps() {
 
         let threads = parse_info_threads(&outputs[0]);
         assert_eq!(threads.len(), tasks.len() + 2, "{}", outputs[0]);
-        let mut want: Vec<String> = tasks
-            .iter()
-            .map(|(pid, comm, kthread)| match kthread {
-                true => format!("{pid} [{comm}]"),
-                false => format!("{pid} {comm}"),
-            })
-            .collect();
-        let mut have: Vec<String> = threads
-            .iter()
-            .filter(|t| t.tid < CPU_TID_BASE)
-            .map(|t| t.label.split(", on CPU").next().unwrap_or("").to_owned())
-            .collect();
-        want.sort();
-        have.sort();
-        assert_eq!(have, want, "info threads is kpeek ps --threads");
+        assert_threads_are_tasks(&threads, &tasks, "info threads is kpeek ps --threads");
 
         let have: Vec<&str> = outputs[1]
             .lines()

@@ -289,6 +289,21 @@ impl Truth {
         })
     }
 
+    /// (address, type, name) of the core kernel's `/proc/kallsyms` lines
+    /// (module symbols, `[name]`, left out).
+    pub fn core_kallsyms(&self) -> Vec<(u64, char, String)> {
+        self.files["/proc/kallsyms"]
+            .lines()
+            .filter(|l| !l.contains('['))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+                let kind = f.next()?.chars().next()?;
+                Some((addr, kind, f.next()?.to_string()))
+            })
+            .collect()
+    }
+
     /// The physical address of `_text`: `/proc/iomem`'s "Kernel code" start.
     pub fn kernel_code_phys(&self) -> Option<u64> {
         self.files["/proc/iomem"].lines().find_map(|line| {
