@@ -4,132 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Truth};
-
-/// A running guest; killed when dropped.
-struct Guest {
-    qemu: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.qemu.kill();
-        let _ = self.qemu.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-impl Guest {
-    /// Boot and wait for the guest's truth (at most 3 minutes under TCG).
-    fn boot(fixture: &Fixture, append: &str) -> Guest {
-        let dir = std::env::temp_dir().join(format!(
-            "kpeek-live-{}-{}",
-            fixture.name,
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let port = free_port();
-        let qemu = Command::new(common::require_tool("qemu-system-x86_64"))
-            .args([
-                "-machine",
-                "pc",
-                "-cpu",
-                "qemu64",
-                "-m",
-                "128M",
-                "-smp",
-                "2",
-                "-nographic",
-                "-no-reboot",
-            ])
-            .args([
-                "-vga", "none", "-nic", "none", "-monitor", "none", "-display", "none",
-            ])
-            .arg("-kernel")
-            .arg(fixture.kernel_file("bzImage"))
-            .arg("-initrd")
-            .arg(fixture.kernel_file("initramfs/main.cpio.gz"))
-            .args([
-                "-append",
-                &format!("console=ttyS0 panic=-1 init_on_free=1 {append}"),
-            ])
-            .args([
-                "-serial",
-                &format!("file:{}", dir.join("console.log").display()),
-            ])
-            .args([
-                "-serial",
-                &format!("file:{}", dir.join("truth.jsonl").display()),
-            ])
-            .args(["-serial", "null", "-gdb", &format!("tcp:127.0.0.1:{port}")])
-            .args([
-                "-qmp",
-                &format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("qemu-system-x86_64 (apt-get install qemu-system-x86)");
-        let guest = Guest { qemu, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while !std::fs::read_to_string(guest.dir.join("truth.jsonl"))
-            .unwrap_or_default()
-            .contains("\"kind\":\"end\"")
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{}: no truth from the guest in 3 minutes",
-                fixture.name
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        guest
-    }
-
-    fn truth(&self) -> Truth {
-        Truth::load(&self.dir.join("truth.jsonl"))
-    }
-
-    /// QMP `query-status`: is the guest running?
-    fn running(&self) -> bool {
-        let sock = UnixStream::connect(self.dir.join("qmp.sock")).expect("qmp");
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut reader = BufReader::new(sock.try_clone().expect("clone"));
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("greeting");
-        let mut w = sock;
-        for cmd in ["qmp_capabilities", "query-status"] {
-            writeln!(w, "{{\"execute\":\"{cmd}\"}}").expect("send");
-            loop {
-                line.clear();
-                reader.read_line(&mut line).expect("reply");
-                if !line.contains("\"event\"") {
-                    break;
-                }
-            }
-        }
-        line.contains("\"running\": true")
-    }
-}
+use common::guest::{check_stacks, check_tasks, free_port, Guest};
+use common::Fixture;
 
 /// `kpeek ARGS --vmlinux V` (ARGS name the guest: `--qemu HOST:PORT`).
 fn run_kpeek_with_vmlinux(args: &[&str], vmlinux: &Path) -> Output {
@@ -139,63 +20,6 @@ fn run_kpeek_with_vmlinux(args: &[&str], vmlinux: &Path) -> Output {
         .arg(vmlinux)
         .output()
         .expect("kpeek")
-}
-
-/// The same rules as for dumps (docs/TESTING.md): every task the guest
-/// listed, with its ids, comm, kernel-thread flag and (user tasks) state;
-/// beyond it only the idle tasks and a few kernel threads born since.
-fn check_tasks(fixture: &Fixture, tasks: &[serde_json::Value], truth: &Truth) {
-    for want in &truth.tasks {
-        let got = tasks
-            .iter()
-            .find(|t| t["pid"].as_i64() == Some(want.tid))
-            .unwrap_or_else(|| panic!("{}: pid {} {} missing", fixture.name, want.tid, want.comm));
-        assert_eq!(
-            got["tgid"].as_i64(),
-            Some(want.tgid),
-            "{}: {}",
-            fixture.name,
-            want.comm
-        );
-        assert_eq!(
-            got["ppid"].as_i64(),
-            Some(want.ppid()),
-            "{}: {}",
-            fixture.name,
-            want.comm
-        );
-        assert_eq!(
-            got["kthread"].as_bool(),
-            Some(want.is_kthread()),
-            "{}: {}",
-            fixture.name,
-            want.comm
-        );
-        let comm = got["comm"].as_str().expect("comm");
-        if want.is_kthread() {
-            assert!(
-                want.comm.starts_with(comm),
-                "{}: {comm} vs {}",
-                fixture.name,
-                want.comm
-            );
-        } else {
-            assert_eq!(comm, want.comm, "{}", fixture.name);
-            let state = want.state().to_string();
-            assert_eq!(
-                got["state"].as_str(),
-                Some(state.as_str()),
-                "{}: {comm}",
-                fixture.name
-            );
-        }
-    }
-    let extra = tasks.len() - truth.tasks.len();
-    assert!(
-        (2..=5).contains(&extra),
-        "{}: {extra} tasks beyond the truth",
-        fixture.name
-    );
 }
 
 #[test]
@@ -359,56 +183,6 @@ fn ps_on_a_live_kaslr_guest_matches_its_own_proc_and_leaves_it_running() {
             fixture.name
         );
     }
-}
-
-/// `kpeek bt --style proc` (or `lx-bt` through GDB) against the guest's
-/// /proc/PID/stack, for the tasks that did not run since it listed them
-/// (their context switch counts in the same trace equal the listing's).
-fn check_stacks(fixture: &Fixture, bt: &str, truth: &Truth) {
-    let bt: serde_json::Value = serde_json::from_str(bt).expect("bt json");
-    let mut compared = 0;
-    let tasks = bt["tasks"].as_array().expect("tasks");
-    let proc = bt["proc"].as_array().expect("proc");
-    for (task, lines) in tasks.iter().zip(proc) {
-        let pid = task["pid"].as_i64().unwrap_or(-1);
-        let Some(want) = truth.tasks.iter().find(|t| t.tid == pid) else {
-            continue;
-        };
-        let field = |name: &str| {
-            want.status.lines().find_map(|l| {
-                l.strip_prefix(name)?
-                    .trim_start_matches(':')
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-        };
-        let listed = serde_json::json!([
-            field("voluntary_ctxt_switches"),
-            field("nonvoluntary_ctxt_switches")
-        ]);
-        if task["switches"] != listed || task["start"]["from"] != "switched" {
-            continue;
-        }
-        compared += 1;
-        let got: Vec<&str> = lines
-            .as_array()
-            .expect("lines")
-            .iter()
-            .filter_map(|l| l.as_str())
-            .collect();
-        let want: Vec<&str> = want.stack.as_deref().unwrap_or("").lines().collect();
-        assert_eq!(got, want, "{}: pid {pid} through lx-bt", fixture.name);
-    }
-    assert!(
-        compared >= 250,
-        "{}: only {compared} stacks compared",
-        fixture.name
-    );
-    eprintln!(
-        "{}: bt: {compared} stacks identical to /proc/PID/stack",
-        fixture.name
-    );
 }
 
 /// Real GDB, attached to QEMU's gdbstub.

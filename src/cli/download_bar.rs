@@ -8,10 +8,19 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kpeek::locate::{debuginfod::Progress, Opened, Origin, Search};
 
-/// [`kpeek::locate::open_dump`], drawing the download and printing what
-/// was skipped.
-pub fn open_dump(
-    core: &Path,
+/// What to open without a vmlinux.
+#[derive(Clone, Copy)]
+pub enum Unnamed<'a> {
+    /// A dump file.
+    Dump(&'a Path),
+    /// The running kernel's `/proc/kcore` (or a file in its place).
+    Kcore(&'a Path),
+}
+
+/// [`kpeek::locate::open_dump`] or [`kpeek::locate::open_kcore`], drawing
+/// the download and printing what was skipped.
+pub fn open_unnamed(
+    what: Unnamed<'_>,
     options: &kpeek::kernel::OpenOptions,
     search: &Search,
 ) -> kpeek::Result<Opened> {
@@ -44,7 +53,10 @@ pub fn open_dump(
             }
         }
     };
-    let opened = kpeek::locate::open_dump(core, options, search, &mut progress)?;
+    let opened = match what {
+        Unnamed::Dump(core) => kpeek::locate::open_dump(core, options, search, &mut progress)?,
+        Unnamed::Kcore(path) => kpeek::locate::open_kcore(path, options, search, &mut progress)?,
+    };
     for note in &opened.notes {
         eprintln!("kpeek: note: {}", kpeek::render::escape(note));
     }

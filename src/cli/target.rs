@@ -26,8 +26,19 @@ pub struct Target {
     pub core: Option<PathBuf>,
 
     /// A live QEMU guest's gdbstub.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "kcore")]
     pub qemu: Option<String>,
+
+    /// The kernel kpeek runs on, through /proc/kcore (as root); a PATH
+    /// reads a file in its format instead.
+    #[arg(
+        long,
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = kpeek::live::kcore::DEFAULT_PATH,
+        conflicts_with = "core"
+    )]
+    pub kcore: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -86,9 +97,14 @@ impl Target {
     /// [`Target::open`], and where the vmlinux came from: given, or for a
     /// dump without --vmlinux found, downloaded or none (src/locate/).
     pub fn open_with_origin(&self, via: Via<'_>) -> kpeek::Result<(Program, Option<Origin>)> {
-        if let (Via::Cli, None, Some(core)) = (via, &self.vmlinux, &self.core) {
+        let unnamed = match (&self.core, &self.kcore) {
+            (Some(core), _) => Some(super::download_bar::Unnamed::Dump(core)),
+            (None, Some(kcore)) => Some(super::download_bar::Unnamed::Kcore(kcore)),
+            (None, None) => None,
+        };
+        if let (Via::Cli, None, Some(unnamed)) = (via, &self.vmlinux, unnamed) {
             let search = Search::from_env(!self.no_debuginfod);
-            let opened = super::download_bar::open_dump(core, &self.options(), &search)?;
+            let opened = super::download_bar::open_unnamed(unnamed, &self.options(), &search)?;
             for notice in &opened.program.notices {
                 super::output::warn(&notice.to_string());
             }
@@ -100,7 +116,7 @@ impl Target {
         Ok((self.open_given(via)?, origin))
     }
 
-    fn options(&self) -> OpenOptions {
+    pub fn options(&self) -> OpenOptions {
         OpenOptions {
             kaslr_offset: self.kaslr_offset,
             ignore_vmcoreinfo: self.ignore_vmcoreinfo,
@@ -131,13 +147,21 @@ impl Target {
                 None => Program::from_memory_alone(qemu, notes, &[], Path::new(address), &options),
             };
         }
+        if let Some(kcore) = &self.kcore {
+            let core = Arc::new(kpeek::live::kcore::Kcore::open(kcore)?);
+            let debug = match &self.vmlinux {
+                Some(vmlinux) => Some(KernelDebugInfo::open(vmlinux)?),
+                None => None,
+            };
+            return Program::from_kcore(debug, core, &options);
+        }
         let prog =
             match (&self.vmlinux, &self.core) {
                 (Some(vmlinux), Some(core)) => Program::open(vmlinux, core, &options)?,
                 // No vmlinux: the dump's own kallsyms and BTF.
                 (None, Some(core)) => Program::open_without_vmlinux(core, &options)?,
                 _ => return Err(Error::Usage(
-                    "give --core DUMP (and --vmlinux VMLINUX if you have it), or --qemu HOST:PORT"
+                    "give --core DUMP (and --vmlinux VMLINUX if you have it), --qemu HOST:PORT, or --kcore for the running kernel"
                         .into(),
                 )),
             };

@@ -316,6 +316,75 @@ impl Program {
         Ok(prog)
     }
 
+    /// The running kernel through `/proc/kcore` (kernel virtual memory):
+    /// KASLR from its kernel-text segment, proven by the banner; with no
+    /// vmlinux, the kernel's own kallsyms and BTF, read through it. A
+    /// running system has no saved CPU registers: tasks on a CPU have no
+    /// stack to unwind.
+    pub fn from_kcore(
+        debug: Option<KernelDebugInfo>,
+        kcore: Arc<crate::live::kcore::Kcore>,
+        options: &OpenOptions,
+    ) -> Result<Program> {
+        let text = kcore.text().ok_or_else(|| {
+            Error::bad_file(
+                kcore.path(),
+                "no kernel-text segment (nothing mapped at __START_KERNEL_map)",
+            )
+        })?;
+        let memory: Arc<dyn MemorySource> = kcore.clone();
+        let (debug, offset) = match debug {
+            Some(debug) => {
+                let text_link = debug.symbol("_text").map(|s| s.addr.get());
+                let offset = options
+                    .kaslr_offset
+                    .or(text_link.map(|t| text.wrapping_sub(t)));
+                (Arc::new(debug), offset)
+            }
+            None => {
+                let (debug, offset) = debug_from_virtual(&*memory, &[text])?;
+                (
+                    Arc::new(debug),
+                    Some(options.kaslr_offset.unwrap_or(offset)),
+                )
+            }
+        };
+        let options = OpenOptions {
+            kaslr_offset: offset,
+            ..options.clone()
+        };
+        if let (Some(want), Some(have)) = (
+            kcore.notes().vmcoreinfo.as_ref().and_then(|v| v.build_id()),
+            debug.build_id().map(<[u8]>::to_vec),
+        ) {
+            if !have.starts_with(&want) && !want.starts_with(&have) && !options.allow_mismatch {
+                return Err(Error::Mismatch(format!(
+                    "the vmlinux is not the running kernel's: build-id {} in the vmlinux, {} in {}'s VMCOREINFO \
+                     (--allow-mismatch to go on anyway)",
+                    hex(&have),
+                    hex(&want),
+                    kcore.path().display()
+                )));
+            }
+        }
+        let mut prog =
+            Program::from_virtual(debug, memory, &[text], &[], &options).map_err(|e| match e {
+                Error::Kaslr(_) => Error::Mismatch(format!(
+                    "the vmlinux's banner is not in {} where its kernel-text segment puts it: \
+                     the vmlinux is not the running kernel's",
+                    kcore.path().display()
+                )),
+                e => e,
+            })?;
+        if prog.located.method == crate::arch::KaslrMethod::Override
+            && options.kaslr_offset == offset
+        {
+            prog.located.method = crate::arch::KaslrMethod::Kcore;
+        }
+        prog.notes.vmcoreinfo = kcore.notes().vmcoreinfo.clone();
+        Ok(prog)
+    }
+
     /// Find the kernel in physical memory (and prove it with the banner),
     /// then build the program.
     fn locate_in(

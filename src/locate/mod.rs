@@ -78,6 +78,54 @@ pub fn open_dump(
     })
 }
 
+/// The running kernel through `/proc/kcore` given no vmlinux: look for
+/// the one whose build ID its VMCOREINFO (or `/sys/kernel/notes`) names,
+/// where distributions install it, else use its own kallsyms and BTF.
+pub fn open_kcore(
+    kcore: &Path,
+    options: &OpenOptions,
+    search: &Search,
+    progress: &mut dyn FnMut(debuginfod::Progress<'_>),
+) -> Result<Opened> {
+    let core = Arc::new(crate::live::kcore::Kcore::open(kcore)?);
+    let vmcoreinfo = core.notes().vmcoreinfo.as_ref();
+    let build_id = vmcoreinfo.and_then(|v| v.build_id()).or_else(|| {
+        // World-readable: the running kernel's own .notes section.
+        let notes = std::fs::read("/sys/kernel/notes").ok()?;
+        gnu_build_id(&notes).map(<[u8]>::to_vec)
+    });
+    let release = vmcoreinfo.and_then(|v| v.osrelease()).map(str::to_owned);
+    let mut notes = Vec::new();
+    if build_id.is_some() {
+        let wanted = Wanted {
+            build_id: build_id.as_deref(),
+            release: release.as_deref(),
+            banner: None,
+        };
+        let outcome = search.vmlinux(&wanted, progress);
+        notes.extend(outcome.notes);
+        if let Some((path, origin)) = outcome.found {
+            match KernelDebugInfo::open(&path)
+                .and_then(|debug| Program::from_kcore(Some(debug), core.clone(), options))
+            {
+                Ok(program) => {
+                    return Ok(Opened {
+                        program,
+                        origin,
+                        notes,
+                    })
+                }
+                Err(e) => notes.push(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    Ok(Opened {
+        program: Program::from_kcore(None, core, options)?,
+        origin: Origin::None,
+        notes,
+    })
+}
+
 /// Search for the vmlinux `wanted` describes and open the dump with it;
 /// what was skipped, and a file that would not open, go to `notes`.
 fn search_and_open(

@@ -6,6 +6,8 @@
 //! checksum in the manifest, and reused by every later test run.
 #![allow(dead_code)]
 
+pub mod guest;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;

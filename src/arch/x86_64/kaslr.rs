@@ -84,6 +84,8 @@ pub enum KaslrMethod {
     ProgramCounter,
     /// A search of the kernel-image window for the banner.
     BannerScan,
+    /// `/proc/kcore`'s kernel-text segment (the running kernel).
+    Kcore,
 }
 
 impl KaslrMethod {
@@ -96,6 +98,7 @@ impl KaslrMethod {
             KaslrMethod::PageTables => "the CPU page tables (CR3)",
             KaslrMethod::ProgramCounter => "a CPU's program counter",
             KaslrMethod::BannerScan => "a search for the banner",
+            KaslrMethod::Kcore => "/proc/kcore's kernel-text segment",
         }
     }
 }
