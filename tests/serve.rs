@@ -38,15 +38,24 @@ impl Server {
     /// A server with or without a vmlinux; `printed` gets what it printed
     /// up to its address.
     fn start_with(vmlinux: Option<&Path>, core: &Path, printed: &mut Vec<String>) -> Server {
+        Server::start_on(vmlinux, &["--core".as_ref(), core.as_os_str()], printed)
+    }
+
+    /// A server of `target` (`--core DUMP`, `--qemu HOST:PORT`).
+    fn start_on(
+        vmlinux: Option<&Path>,
+        target: &[&std::ffi::OsStr],
+        printed: &mut Vec<String>,
+    ) -> Server {
         let started = Instant::now();
         let mut cmd = common::kpeek_command();
         cmd.arg("serve");
         if let Some(v) = vmlinux {
             cmd.arg("--vmlinux").arg(v);
         }
+        let what = format!("{target:?}");
         let mut child = cmd
-            .arg("--core")
-            .arg(core)
+            .args(target)
             .args(["--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -71,7 +80,7 @@ impl Server {
             let left = DEADLINE.saturating_sub(started.elapsed());
             let line = rx
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("kpeek serve {}: no address printed", core.display()));
+                .unwrap_or_else(|_| panic!("kpeek serve {what}: no address printed"));
             printed.push(line.clone());
             if let Some(rest) = line.split("target remote 127.0.0.1:").nth(1) {
                 let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -149,7 +158,9 @@ fn parse_info_threads(out: &str) -> Vec<GdbThread> {
             let line = line.trim_start_matches(['*', ' ']);
             let (num, rest) = line.split_once(char::is_whitespace)?;
             let num: u32 = num.parse().ok()?;
-            let rest = rest.trim_start().strip_prefix("Thread 1.")?;
+            // `Thread 1.N` (multiprocess ids, gdbstub's), or `Thread N`.
+            let rest = rest.trim_start().strip_prefix("Thread ")?;
+            let rest = rest.strip_prefix("1.").unwrap_or(rest);
             let (tid, rest) = rest.split_once(" (")?;
             // The label ends at the first ") " (no fixture comm has a parenthesis).
             let (label, _) = rest.split_once(") ")?;
@@ -971,4 +982,238 @@ fn gdb_script_is_built_in() {
     let path = dir.path().join("kpeek.py");
     assert_eq!(out.trim(), path.display().to_string());
     assert_eq!(std::fs::read_to_string(path).expect("installed"), repo);
+}
+
+/// `kpeek serve --qemu`: a live KASLR guest behind kpeek. `info threads`
+/// equals `monitor ps -T` at the same stop and holds every task of the
+/// guest's truth; a sleeping task's `bt` is its /proc/PID/stack; a
+/// breakpoint passes through to QEMU and stops in the task that hit it
+/// (a shell loop's `sleep`, added to the guest for this), which GDB then
+/// marks current; Ctrl-C (SIGINT to GDB) stops the running guest again;
+/// writes are refused; after GDB leaves the guest runs and the next GDB
+/// is served.
+#[test]
+fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
+    use common::guest::{initrd_with, Guest, Setup};
+    for fixture in Fixture::all() {
+        let name = fixture.name.clone();
+        let dir =
+            std::env::temp_dir().join(format!("kpeek-serve-qemu-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let hook = b"#!/bin/sh\nwhile :; do sleep 1; done\n".to_vec();
+        let setup = Setup {
+            initrd: Some(initrd_with(
+                &fixture,
+                &dir,
+                &[("/test/after-truth".to_owned(), 0o755, hook)],
+            )),
+            ..Setup::default()
+        };
+        let guest = Guest::boot_with(&fixture, "", &setup);
+        let truth = guest.truth();
+        let vmlinux = fixture.vmlinux();
+        let qemu = format!("127.0.0.1:{}", guest.port);
+        let server = Server::start_on(
+            Some(&vmlinux),
+            &["--qemu".as_ref(), qemu.as_ref()],
+            &mut Vec::new(),
+        );
+
+        // One stop: the threads, kpeek's own listing, a refused write.
+        let out = gdb(
+            &vmlinux,
+            &server,
+            &[
+                "info threads",
+                "monitor ps -T",
+                "set var *(char *)&linux_banner = 0",
+                "p linux_banner",
+            ],
+        );
+        let threads = parse_info_threads(&out);
+        // (GDB prints the monitor's output on stderr: the rows, wherever they are.)
+        let ps: Vec<(i64, String)> = out
+            .lines()
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.trim_start_matches('>').split_whitespace().collect();
+                if cols.len() < 10 || !cols[4].starts_with("0x") {
+                    return None;
+                }
+                let comm = cols.last()?.trim_start_matches('[').trim_end_matches(']');
+                Some((cols[1].parse().ok()?, comm.to_owned()))
+            })
+            .collect();
+        assert!(ps.len() > 300, "{name}: monitor ps -T:\n{out}");
+        let labels: BTreeMap<i64, String> = threads
+            .iter()
+            .filter(|t| t.tid < CPU_TID_BASE)
+            .map(|t| {
+                let label = t.label.split(", on CPU").next().unwrap_or("");
+                let (pid, comm) = label.split_once(' ').unwrap_or(("", ""));
+                (
+                    pid.parse().unwrap_or(-1),
+                    comm.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+            })
+            .filter(|(pid, _)| *pid > 0)
+            .collect();
+        let listed: BTreeMap<i64, String> = ps.into_iter().filter(|(pid, _)| *pid > 0).collect();
+        assert_eq!(labels, listed, "{name}: info threads vs monitor ps -T");
+        for want in &truth.tasks {
+            let got = labels
+                .get(&want.tid)
+                .unwrap_or_else(|| panic!("{name}: {} {} is not a thread", want.tid, want.comm));
+            assert!(
+                want.comm.starts_with(got.as_str()),
+                "{name}: {got} vs {}",
+                want.comm
+            );
+        }
+        assert!(
+            out.contains("Linux version "),
+            "{name}: the banner is intact:\n{out}"
+        );
+        assert!(
+            out.contains("Cannot access memory"),
+            "{name}: the write was refused:\n{out}"
+        );
+
+        // kpw-alpha sleeps in pause(): its bt is its /proc/PID/stack.
+        let alpha = truth
+            .tasks
+            .iter()
+            .find(|t| t.comm == "kpw-alpha")
+            .expect("kpw-alpha");
+        let num = threads
+            .iter()
+            .find(|t| t.label == format!("{} kpw-alpha", alpha.tid))
+            .map(|t| t.num)
+            .expect("kpw-alpha is a thread");
+        let bt = gdb(&vmlinux, &server, &[&format!("thread {num}"), "bt"]);
+        let fns = bt_functions(&bt);
+        for f in proc_stack_functions(alpha.stack.as_deref().unwrap_or(""))
+            .iter()
+            .filter(|f| !is_scheduler_frame(f))
+        {
+            let found = fns
+                .iter()
+                .any(|g| g == f || (f.starts_with(g.as_str()) && f[g.len()..].starts_with('_')));
+            assert!(found, "{name}: {f} of /proc/PID/stack not in {fns:?}\n{bt}");
+        }
+
+        // A breakpoint, then Ctrl-C: GDB runs the guest until told to stop.
+        let log = dir.join("gdb.log");
+        let mut child = Command::new(common::require_tool("gdb"))
+            .args(["-nx", "-batch"])
+            .arg(&vmlinux)
+            .args(["-ex", &format!("target remote {}", server.addr())])
+            .args(["-ex", "break do_nanosleep", "-ex", "continue"])
+            .args([
+                "-ex",
+                "echo @@HIT\\n",
+                "-ex",
+                "info threads",
+                "-ex",
+                "echo @@END\\n",
+            ])
+            .args(["-ex", "delete", "-ex", "continue"])
+            .args([
+                "-ex",
+                "echo @@INT\\n",
+                "-ex",
+                "info threads",
+                "-ex",
+                "echo @@END\\n",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gdb");
+        // GDB is in the second `continue` once it listed the threads at
+        // the breakpoint (`Continuing.` goes to stderr in batch mode).
+        let read = || std::fs::read_to_string(&log).unwrap_or_default();
+        let deadline = Instant::now() + DEADLINE;
+        while !read().contains("@@END") {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: no breakpoint hit:\n{}",
+                read()
+            );
+            assert!(
+                child.try_wait().ok().flatten().is_none(),
+                "{name}: gdb ended:\n{}",
+                read()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        while child.try_wait().ok().flatten().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: gdb did not stop:\n{}",
+                read()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let out = read();
+        assert!(
+            out.contains("hit Breakpoint 1, do_nanosleep"),
+            "{name}:\n{out}"
+        );
+        let current = |part: &str| {
+            section(&out, part)
+                .lines()
+                .find(|l| l.starts_with('*'))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let hit = current("HIT");
+        assert!(
+            hit.contains(" sleep, on CPU"),
+            "{name}: the sleeping process is the current thread: {hit}\n{out}"
+        );
+        assert!(out.contains("received signal SIGINT"), "{name}:\n{out}");
+        assert!(
+            parse_info_threads(section(&out, "INT")).len() > 300,
+            "{name}: the threads after Ctrl-C:\n{out}"
+        );
+        assert!(guest.running(), "{name}: GDB left, the guest must run");
+        // The next GDB is served.
+        let again = gdb(&vmlinux, &server, &["info threads"]);
+        assert!(parse_info_threads(&again).len() > 300, "{name}:\n{again}");
+        assert!(
+            guest.running(),
+            "{name}: the guest runs after the second GDB"
+        );
+        // A client that leaves mid-packet, and one that leaves while the
+        // guest runs: the guest runs on, the next GDB is served.
+        {
+            let mut s = server.connect();
+            s.write_all(b"+$qSupported:multipro").expect("send");
+        }
+        {
+            let mut s = server.connect();
+            s.write_all(b"+$c#63").expect("send");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let again = gdb(&vmlinux, &server, &["info threads"]);
+        assert!(parse_info_threads(&again).len() > 300, "{name}:\n{again}");
+        assert!(
+            guest.running(),
+            "{name}: the guest runs after broken clients"
+        );
+        drop(server);
+        drop(guest);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Listen on an address other than loopback: anyone who can reach it reads the whole dump.
     #[arg(long)]
     allow_remote: bool,
+    /// With --qemu: let GDB write the guest's memory and registers
+    /// (refused by default).
+    #[arg(long, requires = "qemu")]
+    allow_writes: bool,
 }
 
 /// `kpeek serve`: GDB sessions one after another (each in its own thread)
@@ -30,6 +34,9 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
             "{} is not a loopback address: the dump would be readable from the network (add --allow-remote if that is what you want)",
             args.listen
         )));
+    }
+    if let Some(address) = &args.target.qemu {
+        return relay(&args, address);
     }
     let (prog, origin) = args.target.open_with_origin(Via::Cli)?;
     let found = origin.as_ref().and_then(|o| o.path()).map(str::to_owned);
@@ -110,4 +117,99 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
     };
     serve(&snap, &listener, &log);
     Ok(())
+}
+
+/// `kpeek serve --qemu`: GDB in front of a live guest, its tasks as threads.
+fn relay(args: &ServeArgs, address: &str) -> kpeek::Result<()> {
+    use kpeek::gdbserver::relay::{Relay, RelayEvent};
+    use kpeek::kernel::Program;
+    use std::sync::Arc;
+    let debug = match &args.target.vmlinux {
+        Some(v) => Some(kpeek::debuginfo::KernelDebugInfo::open(v)?),
+        None => None,
+    };
+    let qemu = Arc::new(kpeek::live::qemu::QemuGdb::connect(
+        address,
+        std::time::Duration::from_secs(10),
+    )?);
+    // Ctrl-C: let go of the guest first (QEMU would keep it stopped).
+    {
+        let qemu = qemu.clone();
+        let _ = ctrlc::set_handler(move || {
+            qemu.detach();
+            std::process::exit(130);
+        });
+    }
+    let options = args.target.options();
+    let memory: Arc<dyn kpeek::memory::MemorySource> = qemu.clone();
+    let prog = match debug {
+        Some(debug) => Program::from_memory(debug, memory, qemu.notes(), &options)?,
+        None => Program::from_memory_alone(
+            memory,
+            qemu.notes(),
+            &[],
+            std::path::Path::new(address),
+            &options,
+        )?,
+    };
+    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| Error::Io {
+        path: args.listen.to_string().into(),
+        source: e,
+    })?;
+    let addr = listener.local_addr().map_err(|e| Error::Io {
+        path: args.listen.to_string().into(),
+        source: e,
+    })?;
+    let offset = prog.located.layout.kaslr_offset;
+    let vmlinux = args
+        .target
+        .vmlinux
+        .as_ref()
+        .map_or_else(|| "VMLINUX".to_owned(), |v| v.display().to_string());
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "kpeek: serving the guest at {address} on {addr}: its CPUs and every task as threads, \
+             gathered again at every stop; continue, Ctrl-C, breakpoints and steps go to QEMU{}",
+            if args.allow_writes {
+                ""
+            } else {
+                "; writes refused (--allow-writes)"
+            }
+        )
+        .map_err(stdout_error)?;
+        writeln!(
+            out,
+            "connect with:\n  gdb {vmlinux} -ex 'target remote {addr}'\n\
+             the server shifts the symbols by the KASLR offset {offset:#x} (qOffsets)"
+        )
+        .map_err(stdout_error)?;
+        out.flush().map_err(stdout_error)?;
+    }
+    let log = |event: RelayEvent<'_>| {
+        let _ = match event {
+            RelayEvent::Connected(peer) => writeln!(std::io::stdout(), "kpeek: {peer}: connected"),
+            RelayEvent::Ended(peer, how) => writeln!(
+                std::io::stdout(),
+                "kpeek: {peer}: session ended ({}); the guest runs on",
+                kpeek::render::escape(how)
+            ),
+            RelayEvent::Stopped(n) => {
+                writeln!(std::io::stdout(), "kpeek: guest stopped: {n} threads")
+            }
+            RelayEvent::Warning(w) => {
+                writeln!(
+                    std::io::stderr(),
+                    "kpeek: warning: {}",
+                    kpeek::render::escape(w)
+                )
+            }
+        };
+        let _ = std::io::stdout().flush();
+    };
+    let mut relay = Relay::new(qemu.clone(), prog, args.allow_writes);
+    let served = relay.serve(&listener, &log);
+    qemu.detach();
+    served
 }

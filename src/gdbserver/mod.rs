@@ -10,6 +10,8 @@
 //! - [`monitor`]: `monitor ps`, `threads`, `info`, `info version`;
 //! - [`threads`]: the thread table (thread ids, registers of sleeping tasks);
 //! - [`launch`]: `kpeek gdb`, GDB started attached with kpeek.py sourced;
+//! - [`relay`]: `kpeek serve --qemu`, a live guest's tasks as threads, in
+//!   front of QEMU's gdbstub (its own packet loop: the guest runs and stops);
 //! - [`serve`]: the accept loop, one session per connection, and
 //!   [`ScriptedClient`], a connection that replays a client's bytes (tests, fuzzing).
 //!
@@ -19,6 +21,7 @@
 
 pub mod launch;
 pub mod monitor;
+pub mod relay;
 pub mod section_offsets;
 pub mod serve;
 pub mod thread_extra_info;

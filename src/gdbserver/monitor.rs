@@ -12,9 +12,9 @@
 //!   kallsyms: what a GDB without symbols needs to find things;
 //! - `monitor help`.
 
-use gdbstub::target::ext::monitor_cmd::{outputln, ConsoleOutput, MonitorCmd};
+use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
 
-use super::Session;
+use super::{Session, Snapshot};
 use crate::render;
 
 /// Console output is sent in `O` packets of about this many bytes.
@@ -34,66 +34,65 @@ impl MonitorCmd for Session<'_, '_> {
         cmd: &[u8],
         mut out: ConsoleOutput<'_>,
     ) -> Result<(), Self::Error> {
-        let cmd = String::from_utf8_lossy(cmd);
-        let words: Vec<&str> = cmd.split_whitespace().collect();
-        let mut text = Vec::new();
-        let snap = self.snap;
-        let written = match words.as_slice() {
-            [] | ["help"] => {
-                outputln!(out, "{HELP}");
-                Ok(())
-            }
-            ["info", "version"] => {
-                outputln!(
-                    out,
-                    "kpeek {} (serving a crash dump read-only)",
-                    crate::VERSION
-                );
-                Ok(())
-            }
-            ["info"] => render::info::info(&mut text, &snap.info).and_then(|()| {
-                use std::io::Write;
-                snap.notices
-                    .iter()
-                    .try_for_each(|n| writeln!(text, "warning: {}", render::escape(n)))
-            }),
-            ["ps", rest @ ..] => {
-                let threads = rest.iter().any(|w| *w == "-T" || *w == "--threads");
-                let rows = snap.tasks.tasks.iter();
-                render::ps::table(
-                    &mut text,
-                    rows.filter(|t| threads || t.pid == t.tgid),
-                    threads,
-                )
-            }
-            ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks.tasks),
-            ["sym", names @ ..] if !names.is_empty() => {
-                use std::io::Write;
-                let prog = snap.prog;
-                names.iter().try_for_each(|name| {
-                    if prog.debug.is_percpu_symbol(name) {
-                        let off = prog.debug.symbol(name).map_or(0, |s| s.addr.get());
-                        writeln!(text, "{off:#018x} {name} (per-CPU offset)")
-                    } else {
-                        match prog.symbol(name) {
-                            Ok(a) => writeln!(text, "{:#018x} {name}", a.0),
-                            Err(_) => writeln!(text, "no symbol {name}"),
-                        }
-                    }
-                })
-            }
-            _ => {
-                outputln!(out, "kpeek: unknown monitor command `{cmd}`\n{HELP}");
-                Ok(())
-            }
-        };
-        if let Err(e) = written {
-            outputln!(out, "kpeek: {e}");
-        }
+        let text = answer(
+            self.snap,
+            &String::from_utf8_lossy(cmd),
+            "serving a crash dump read-only",
+        );
         for chunk in text.chunks(CHUNK) {
             out.write_raw(chunk);
             out.flush();
         }
         Ok(())
     }
+}
+
+/// What `monitor CMD` prints over `snap`; `serving` says what the server
+/// does (in `info version`).
+pub fn answer(snap: &Snapshot<'_>, cmd: &str, serving: &str) -> Vec<u8> {
+    use std::io::Write;
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let mut text = Vec::new();
+    let written = match words.as_slice() {
+        [] | ["help"] => writeln!(text, "{HELP}"),
+        ["info", "version"] => writeln!(text, "kpeek {} ({serving})", crate::VERSION),
+        ["info"] => render::info::info(&mut text, &snap.info).and_then(|()| {
+            snap.notices
+                .iter()
+                .try_for_each(|n| writeln!(text, "warning: {}", render::escape(n)))
+        }),
+        ["ps", rest @ ..] => {
+            let threads = rest.iter().any(|w| *w == "-T" || *w == "--threads");
+            let rows = snap.tasks.tasks.iter();
+            render::ps::table(
+                &mut text,
+                rows.filter(|t| threads || t.pid == t.tgid),
+                threads,
+            )
+        }
+        ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks.tasks),
+        ["sym", names @ ..] if !names.is_empty() => {
+            let prog = snap.prog;
+            names.iter().try_for_each(|name| {
+                if prog.debug.is_percpu_symbol(name) {
+                    let off = prog.debug.symbol(name).map_or(0, |s| s.addr.get());
+                    writeln!(text, "{off:#018x} {name} (per-CPU offset)")
+                } else {
+                    match prog.symbol(name) {
+                        Ok(a) => writeln!(text, "{:#018x} {name}", a.0),
+                        Err(_) => writeln!(text, "no symbol {name}"),
+                    }
+                }
+            })
+        }
+        _ => writeln!(
+            text,
+            "kpeek: unknown monitor command `{}`\n{HELP}",
+            render::escape(cmd)
+        ),
+    };
+    if let Err(e) = written {
+        let _ = writeln!(text, "kpeek: {e}");
+    }
+    text
 }

@@ -42,6 +42,10 @@ pub struct QemuGdb {
     pub registers: Vec<Registers>,
     /// Packets sent so far (for benchmarks: requests, not bytes, cost time).
     pub packets: std::sync::atomic::AtomicU64,
+    /// QEMU's thread id of each vCPU, in CPU order (`01`, or `p01.01`).
+    pub vcpu_ids: Vec<String>,
+    /// The registers of a `g` reply: (name, byte offset, size), in order.
+    pub layout: Vec<(String, usize, usize)>,
 }
 
 struct Conn {
@@ -51,6 +55,8 @@ struct Conn {
     /// Where the socket reads into (allocated once: a read per packet).
     chunk: Box<[u8]>,
     cache: std::collections::HashMap<u64, Box<[u8]>>,
+    /// [`QemuGdb::detach`] ran.
+    detached: bool,
 }
 
 fn proto(address: &str, what: impl std::fmt::Display) -> Error {
@@ -313,6 +319,7 @@ impl QemuGdb {
             buf: Default::default(),
             chunk: vec![0u8; 65536].into_boxed_slice(),
             cache: Default::default(),
+            detached: false,
         };
         // No multiprocess: QEMU then takes a plain `D` to detach (with it, a bare
         // `D` is refused and the guest would stay stopped).
@@ -394,7 +401,93 @@ impl QemuGdb {
             cpus,
             registers,
             packets: Default::default(),
+            vcpu_ids: threads,
+            layout: regs
+                .into_iter()
+                .map(|r| (r.name, r.offset, r.size))
+                .collect(),
         })
+    }
+
+    /// Send one request and return its reply (for `kpeek serve --qemu`,
+    /// which relays GDB's packets). The guest must be stopped.
+    pub fn request(&self, payload: &[u8]) -> Result<Vec<u8>> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.send(&self.address, payload)
+    }
+
+    /// Send a packet that resumes the guest (`c`, `s`, `vCont;...`): only
+    /// its ack is awaited; the stop reply comes later ([`QemuGdb::wait_stop`]).
+    /// Pages read before are forgotten: the guest is about to change them.
+    pub fn resume(&self, payload: &[u8]) -> Result<()> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.cache.clear();
+        let sum = payload.iter().fold(0u8, |a, &b| a.wrapping_add(b));
+        let mut packet = vec![b'$'];
+        packet.extend_from_slice(payload);
+        packet.extend_from_slice(format!("#{sum:02x}").as_bytes());
+        conn.stream
+            .write_all(&packet)
+            .map_err(|e| proto(&self.address, format!("send: {e}")))?;
+        match conn.byte(&self.address)? {
+            b'+' => Ok(()),
+            other => Err(proto(
+                &self.address,
+                format!("expected an ack to a resume, got {:?}", other as char),
+            )),
+        }
+    }
+
+    /// Ask the running guest to stop (the interrupt byte, as GDB's Ctrl-C).
+    pub fn interrupt(&self) -> Result<()> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.stream
+            .write_all(&[0x03])
+            .map_err(|e| proto(&self.address, format!("send: {e}")))
+    }
+
+    /// The stop reply of a resumed guest, if one comes within `wait`
+    /// (`T05thread:01;`, `S02`, `W00`...); `None` while it runs on.
+    pub fn wait_stop(&self, wait: Duration) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.buf.is_empty() {
+            let timeout = conn.stream.read_timeout().ok().flatten();
+            conn.stream
+                .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+                .map_err(|e| proto(&self.address, e))?;
+            let Conn { stream, chunk, .. } = &mut *conn;
+            let got = stream.read(chunk);
+            conn.stream
+                .set_read_timeout(timeout)
+                .map_err(|e| proto(&self.address, e))?;
+            match got {
+                Ok(0) => return Err(proto(&self.address, "the connection was closed")),
+                Ok(n) => {
+                    let Conn { buf, chunk, .. } = &mut *conn;
+                    buf.extend(&chunk[..n]);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(proto(&self.address, format!("receive: {e}"))),
+            }
+        }
+        conn.cache.clear();
+        conn.receive(&self.address).map(Some)
+    }
+
+    /// Forget the pages read so far (the guest ran).
+    pub fn forget_pages(&self) {
+        self.conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cache
+            .clear();
     }
 
     /// Notes for [`crate::kernel::Program::from_memory`]: the vCPUs' state.
@@ -501,15 +594,27 @@ impl MemorySource for QemuGdb {
     }
 }
 
-impl Drop for QemuGdb {
-    fn drop(&mut self) {
-        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+impl QemuGdb {
+    /// Let go of the guest: virtual memory mode again, and detach, which
+    /// lets it run (QEMU keeps a guest stopped when its debugger merely
+    /// disconnects). Once; later calls do nothing.
+    pub fn detach(&self) {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.detached {
+            return;
+        }
+        conn.detached = true;
         let _ = conn.send(&self.address, b"Qqemu.PhyMemMode:0");
-        // Detach: QEMU lets the guest run again.
         let detach: &[u8] = if self.multiprocess { b"D;1" } else { b"D" };
         if conn.send(&self.address, detach).ok().as_deref() != Some(b"OK") {
             eprintln!("kpeek: warning: QEMU at {} did not accept the detach; the guest may still be stopped", self.address);
         }
+    }
+}
+
+impl Drop for QemuGdb {
+    fn drop(&mut self) {
+        self.detach();
     }
 }
 
