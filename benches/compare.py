@@ -508,11 +508,52 @@ def live_rows(threads=None):
             packets = sum(1 for l in trace.stderr.splitlines() if l.startswith("kpeek: rsp -> m"))
             elapsed, _ = measure(cmd)
             rows.append(f"| {name} | {elapsed:.3f} s | {packets} |")
+        rows += serve_qemu_rows(port, os.path.join(fixture, "vmlinux"))
         return rows
     finally:
         qemu.kill()
         qemu.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def serve_qemu_rows(port, vmlinux):
+    """`gdb VMLINUX -ex 'target remote' -ex 'info threads'`, whole process,
+    straight to QEMU's gdbstub (its vCPUs only) and through `kpeek serve
+    --qemu` (every task a thread, gathered at the stop)."""
+    import re
+    server = subprocess.Popen([KPEEK, "serve", "--qemu", f"127.0.0.1:{port}", "--vmlinux", vmlinux,
+                               "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    try:
+        served = None
+        for line in server.stdout:
+            m = re.search(r"target remote (127\.0\.0\.1:[0-9]+)", line)
+            if m:
+                served = m.group(1)
+                break
+        if not served:
+            return ["", "(serve --qemu row skipped: no address printed)"]
+        # Drain the server's log so it never blocks on a full pipe.
+        import threading
+        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
+        server_stopped = ["gdb", "-nx", "-batch", vmlinux, "-ex", f"target remote {served}", "-ex", "info threads"]
+        threads = sum(1 for l in subprocess.run(server_stopped, capture_output=True, text=True).stdout.splitlines()
+                      if re.match(r"^[* ] +[0-9]+ +Thread ", l))
+        ours, _ = measure(server_stopped)
+        # The same GDB straight to QEMU needs kpeek to let go of the gdbstub first.
+        server.terminate()
+        server.wait()
+        direct = ["gdb", "-nx", "-batch", vmlinux, "-ex", f"target remote 127.0.0.1:{port}", "-ex", "info threads",
+                  "-ex", "detach"]
+        theirs, _ = measure(direct)
+        return ["", "`target remote` to `info threads` answered, whole GDB process (it loads the vmlinux's symbols "
+                "in both), median of the runs:", "",
+                "| GDB attached to | threads | wall |", "|---|---|---|",
+                f"| `kpeek serve --qemu` (CPUs and every task) | {threads} | {ours:.3f} s |",
+                f"| QEMU's gdbstub directly (its vCPUs only) | 2 | {theirs:.3f} s |"]
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
 
 
 def main():

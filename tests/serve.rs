@@ -1026,6 +1026,9 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
             &server,
             &[
                 "info threads",
+                // kpw-spin runs in user space on a CPU: its code reads
+                // through that vCPU's page tables.
+                "python exec(\"for th in gdb.selected_inferior().threads():\\n  if 'kpw-spin, on CPU' in gdb.execute('info threads %d' % th.num, to_string=True):\\n    th.switch()\\n    print('@@SPIN ' + gdb.execute('x/4xb $pc', to_string=True))\\n    break\")",
                 "monitor ps -T",
                 "set var *(char *)&linux_banner = 0",
                 "p linux_banner",
@@ -1072,6 +1075,11 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
                 want.comm
             );
         }
+        let spin = out.split("@@SPIN ").nth(1).unwrap_or("");
+        assert!(
+            spin.starts_with("0x40") && !spin.lines().next().unwrap_or("").contains("Cannot"),
+            "{name}: kpw-spin's user code through its vCPU:\n{out}"
+        );
         assert!(
             out.contains("Linux version "),
             "{name}: the banner is intact:\n{out}"

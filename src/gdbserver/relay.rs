@@ -32,6 +32,8 @@ use super::threads::{Snapshot, ThreadKind};
 
 /// Thread ids per `qfThreadInfo`/`qsThreadInfo` reply.
 const IDS_PER_REPLY: usize = 200;
+/// Addresses from here up are the kernel's; below, user space.
+const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 /// How long a stop may take after an interrupt before kpeek gives up on it.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
@@ -272,7 +274,7 @@ impl Relay {
                         None => b"E01".to_vec(),
                     })
                 }
-                p if p.first() == Some(&b'm') => Some(self.read_memory(&p[1..])),
+                p if p.first() == Some(&b'm') => Some(self.read_memory(t, sel_g, &p[1..])),
                 p if p.first() == Some(&b'M') => Some(self.write_memory(&p[1..])?),
                 p if matches!(p.first(), Some(b'Z' | b'z')) => Some(self.qemu.request(p)?),
                 b"vCont?" => Some(b"vCont;c;C;s;S".to_vec()),
@@ -513,16 +515,66 @@ impl Relay {
         })
     }
 
-    /// `m ADDR,LEN`: kernel memory through kpeek's page walk.
-    fn read_memory(&self, args: &[u8]) -> Vec<u8> {
+    /// `m ADDR,LEN`: kernel memory through kpeek's page walk; user memory
+    /// through the page tables of the vCPU the thread runs on (a sleeping
+    /// task's user memory is not read).
+    fn read_memory(&self, t: &Table, tid: usize, args: &[u8]) -> Vec<u8> {
         let Some((addr, len)) = addr_len(args) else {
             return b"E01".to_vec();
         };
         let mut data = vec![0u8; len.min(PACKET_BUFFER / 2)];
-        match super::read_up_to_fault(&self.prog, addr, &mut data) {
+        let n = if addr >= KERNEL_HALF {
+            super::read_up_to_fault(&self.prog, addr, &mut data)
+        } else {
+            self.read_user(t, tid, addr, &mut data)
+        };
+        match n {
             0 => b"E14".to_vec(),
             n => hex(&data[..n]).into_bytes(),
         }
+    }
+
+    /// User memory of the vCPU `tid` runs on, through its CR3 (the user
+    /// page table under PTI), page by page up to the first fault.
+    fn read_user(&self, t: &Table, tid: usize, addr: u64, data: &mut [u8]) -> usize {
+        let Some(cpu) = vcpu_of(t, tid) else { return 0 };
+        if self.select(cpu).is_err() {
+            return 0;
+        }
+        let regs = self
+            .qemu
+            .request(b"g")
+            .ok()
+            .and_then(|g| from_hex(&g))
+            .unwrap_or_default();
+        let get = |name: &str| {
+            let (_, offset, size) = self.qemu.layout.iter().find(|(n, _, _)| n == name)?;
+            let b = regs.get(*offset..offset + (*size).min(8))?;
+            let mut v = [0u8; 8];
+            v[..b.len()].copy_from_slice(b);
+            Some(u64::from_le_bytes(v))
+        };
+        let state = crate::arch::QemuCpuState {
+            cr3: get("cr3").unwrap_or(0),
+            cr4: get("cr4").unwrap_or(0),
+            ..Default::default()
+        };
+        let Some((pgd, levels)) = crate::arch::paging::page_table_roots(&state).next() else {
+            return 0;
+        };
+        let sme = self.prog.located.layout.sme_mask;
+        let mut done = 0usize;
+        while done < data.len() {
+            let at = addr.wrapping_add(done as u64);
+            let n = (data.len() - done).min((0x1000 - (at & 0xfff)) as usize);
+            let read = crate::arch::paging::page_walk(&*self.prog.memory, pgd, levels, sme, at)
+                .and_then(|pa| self.prog.memory.read_phys(pa, &mut data[done..done + n]));
+            if read.is_err() {
+                break;
+            }
+            done += n;
+        }
+        done
     }
 
     /// `M ADDR,LEN:BYTES`: refused unless `--allow-writes`; then written
