@@ -1202,8 +1202,9 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
             guest.running(),
             "{name}: the guest runs after the second GDB"
         );
-        // A client that leaves mid-packet, and one that leaves while the
-        // guest runs: the guest runs on, the next GDB is served.
+        // A client that leaves mid-packet, one that leaves while the guest
+        // runs, one that sends a packet too long: the guest runs on, the
+        // next GDB is served.
         {
             let mut s = server.connect();
             s.write_all(b"+$qSupported:multipro").expect("send");
@@ -1213,6 +1214,13 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
             s.write_all(b"+$c#63").expect("send");
             std::thread::sleep(Duration::from_millis(500));
         }
+        {
+            // Longer than the PacketSize kpeek advertises (0x4000).
+            let mut s = server.connect();
+            let mut packet = b"+$".to_vec();
+            packet.extend(std::iter::repeat_n(b'a', 0x8000));
+            let _ = s.write_all(&packet);
+        }
         std::thread::sleep(Duration::from_secs(1));
         let again = gdb(&vmlinux, &server, &["info threads"]);
         assert!(parse_info_threads(&again).len() > 300, "{name}:\n{again}");
@@ -1220,8 +1228,23 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
             guest.running(),
             "{name}: the guest runs after broken clients"
         );
-        drop(server);
+        // QEMU goes away: the next client ends the server, with a failure.
+        let mut server = server;
         drop(guest);
+        let _ = gdb(&vmlinux, &server, &["info threads"]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the server outlived QEMU"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(!status.success(), "{name}: {status}");
+        drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

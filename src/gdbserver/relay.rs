@@ -81,6 +81,21 @@ struct Table {
     entries: Vec<Entry>,
     /// The task running on each vCPU (its tid), where known.
     on_cpu: Vec<Option<usize>>,
+    /// Each vCPU's `g` reply (raw bytes), read once per stop: GDB asks
+    /// for the registers of every thread, and a sleeping task's are
+    /// written over vCPU 0's.
+    vcpu_regs: Vec<std::cell::OnceCell<Vec<u8>>>,
+}
+
+impl Table {
+    fn new(entries: Vec<Entry>, on_cpu: Vec<Option<usize>>) -> Table {
+        let vcpu_regs = on_cpu.iter().map(|_| std::cell::OnceCell::new()).collect();
+        Table {
+            entries,
+            on_cpu,
+            vcpu_regs,
+        }
+    }
 }
 
 impl Relay {
@@ -126,8 +141,10 @@ impl Relay {
             }
             // QEMU is gone: nothing more to serve.
             resumed?;
-            if let Err(e @ Error::Live(_)) = &end {
-                if e.to_string().contains("closed") {
+            // An error from QEMU's side (not GDB's) ends the server: its
+            // connection is in an unknown state, or gone.
+            if let Err(Error::Live(what)) = &end {
+                if what.starts_with("QEMU gdbstub at") {
                     return end.map(|_| ());
                 }
             }
@@ -158,7 +175,7 @@ impl Relay {
             }
         }
         Err(Error::Live(format!(
-            "QEMU at {} did not stop within {} s of an interrupt",
+            "QEMU gdbstub at {} did not stop within {} s of an interrupt",
             self.qemu.address,
             STOP_WAIT.as_secs()
         )))
@@ -306,7 +323,7 @@ impl Relay {
                 b"k" | b"vKill" => return Ok("GDB killed the session (the guest runs on)".into()),
                 _ => Some(Vec::new()),
             };
-            if self.running {
+            if self.running || matches!(packet.first(), Some(b'G' | b'P' | b'M')) {
                 table = None;
             }
             if let Some(reply) = reply {
@@ -321,27 +338,37 @@ impl Relay {
         self.qemu.forget_pages();
         let vcpus = self.qemu.vcpu_ids.len();
         let mut on_cpu = vec![None; vcpus];
+        // The kernel is still the one kpeek found (a reboot moves it).
+        let same_kernel = self
+            .prog
+            .symbol("linux_banner")
+            .and_then(|at| self.prog.read_vec(at, self.prog.banner.len()))
+            .is_ok_and(|b| b == self.prog.banner.as_bytes());
+        let vcpus_only = || {
+            (0..vcpus)
+                .map(|c| Entry {
+                    tid: super::threads::CPU_TID_BASE + c,
+                    label: format!("CPU {c}"),
+                    regs: Regs::Vcpu(c),
+                })
+                .collect()
+        };
+        if !same_kernel {
+            events(RelayEvent::Warning(
+                "the kernel's banner is no longer where it was (did the guest reboot?): \
+                 only the vCPUs are threads; restart kpeek serve --qemu",
+            ));
+            return Table::new(vcpus_only(), on_cpu);
+        }
         let snap = match Snapshot::gather(&self.prog) {
             Ok(snap) => snap,
             Err(e) => {
                 events(RelayEvent::Warning(&format!(
                     "the task list cannot be read ({e}): only the vCPUs are threads"
                 )));
-                let entries = (0..vcpus)
-                    .map(|c| Entry {
-                        tid: super::threads::CPU_TID_BASE + c,
-                        label: format!("CPU {c}"),
-                        regs: Regs::Vcpu(c),
-                    })
-                    .collect();
-                return Table { entries, on_cpu };
+                return Table::new(vcpus_only(), on_cpu);
             }
         };
-        if snap.info.banner != self.prog.banner {
-            events(RelayEvent::Warning(
-                "the kernel's banner changed (did the guest reboot?): restart kpeek serve --qemu",
-            ));
-        }
         let entries: Vec<Entry> = snap
             .threads
             .iter()
@@ -368,7 +395,7 @@ impl Relay {
             })
             .collect();
         events(RelayEvent::Stopped(entries.len()));
-        Table { entries, on_cpu }
+        Table::new(entries, on_cpu)
     }
 
     /// The thread to name at this stop: the task running on the vCPU that
@@ -449,16 +476,10 @@ impl Relay {
             return Ok(None);
         };
         match &entry.regs {
-            Regs::Vcpu(c) => {
-                self.select(*c)?;
-                Ok(Some(
-                    String::from_utf8_lossy(&self.qemu.request(b"g")?).into_owned(),
-                ))
-            }
+            Regs::Vcpu(c) => Ok(Some(hex(self.vcpu_registers(t, *c)?))),
             Regs::Saved(saved) => {
                 // QEMU's layout, from vCPU 0's registers, with the task's.
-                self.select(0)?;
-                let mut bytes = from_hex(&self.qemu.request(b"g")?).unwrap_or_default();
+                let mut bytes = self.vcpu_registers(t, 0)?.to_vec();
                 let regs = saved.unwrap_or_default();
                 for (name, offset, size) in &self.qemu.layout {
                     let value = match name.as_str() {
@@ -497,6 +518,26 @@ impl Relay {
                 Ok(Some(hex(&bytes)))
             }
         }
+    }
+
+    /// A vCPU's registers at this stop (QEMU's `g`, read once).
+    fn vcpu_registers<'t>(&self, t: &'t Table, cpu: usize) -> Result<&'t [u8]> {
+        let cell = t
+            .vcpu_regs
+            .get(cpu)
+            .ok_or_else(|| Error::Live(format!("no vCPU {cpu}")))?;
+        if let Some(regs) = cell.get() {
+            return Ok(regs);
+        }
+        self.select(cpu)?;
+        let g = self.qemu.request(b"g")?;
+        let regs = from_hex(&g).ok_or_else(|| {
+            Error::Live(format!(
+                "QEMU gdbstub at {}: bad g reply",
+                self.qemu.address
+            ))
+        })?;
+        Ok(cell.get_or_init(|| regs))
     }
 
     /// `p N`: one register, cut from the `g` reply by the description.
@@ -538,15 +579,9 @@ impl Relay {
     /// page table under PTI), page by page up to the first fault.
     fn read_user(&self, t: &Table, tid: usize, addr: u64, data: &mut [u8]) -> usize {
         let Some(cpu) = vcpu_of(t, tid) else { return 0 };
-        if self.select(cpu).is_err() {
+        let Ok(regs) = self.vcpu_registers(t, cpu) else {
             return 0;
-        }
-        let regs = self
-            .qemu
-            .request(b"g")
-            .ok()
-            .and_then(|g| from_hex(&g))
-            .unwrap_or_default();
+        };
         let get = |name: &str| {
             let (_, offset, size) = self.qemu.layout.iter().find(|(n, _, _)| n == name)?;
             let b = regs.get(*offset..offset + (*size).min(8))?;
@@ -855,16 +890,16 @@ mod tests {
 
     #[test]
     fn thread_lists_come_in_chunks_then_end() {
-        let t = Table {
-            entries: (1..=450)
+        let t = Table::new(
+            (1..=450)
                 .map(|tid| Entry {
                     tid,
                     label: String::new(),
                     regs: Regs::Saved(Box::new(None)),
                 })
                 .collect(),
-            on_cpu: vec![],
-        };
+            vec![],
+        );
         let mut listed = 0;
         let mut ids = 0;
         loop {
