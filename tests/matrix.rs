@@ -217,6 +217,60 @@ fn check_kallsyms(truth: &Truth, prog: &Program) -> (usize, usize, &'static str,
     (same, want.len(), how, problems)
 }
 
+/// The log as the guest's syslog had it (`<prio>[ts] text`, with
+/// `[caller]` after the time where the kernel prints it):
+/// the truth's lines are the first lines of kpeek's (the log went on
+/// after the truth was recorded). Gives (lines equal, lines of the truth).
+fn check_dmesg(truth: &Truth, prog: &Program) -> (usize, usize, Vec<String>) {
+    let theirs: Vec<&str> = truth.dmesg.lines().collect();
+    let log = match kpeek::kernel::printk::read_log(prog) {
+        Ok(log) => log,
+        Err(e) => return (0, theirs.len(), vec![format!("dmesg: {e}")]),
+    };
+    let mut text = Vec::new();
+    // The syslog shows the caller only on kernels built with
+    // CONFIG_PRINTK_CALLER (Debian's are not); the ring records it always.
+    let opts = kpeek::render::dmesg::DmesgOptions {
+        raw: true,
+        caller: theirs.first().is_some_and(|l| l.contains("][")),
+    };
+    kpeek::render::dmesg::dmesg(&mut text, &log.entries, opts).expect("render");
+    let text = String::from_utf8_lossy(&text);
+    let ours: Vec<&str> = text.lines().collect();
+    let same = theirs.iter().zip(&ours).take_while(|(a, b)| a == b).count();
+    let mut problems = Vec::new();
+    if same < theirs.len() {
+        problems.push(format!(
+            "dmesg: line {same} differs: {:?} vs {:?}",
+            theirs.get(same),
+            ours.get(same)
+        ));
+    }
+    (same, theirs.len(), problems)
+}
+
+/// `lsmod --style proc` against the guest's /proc/modules, byte for byte.
+fn check_lsmod(truth: &Truth, prog: &Program) -> (usize, Vec<String>) {
+    let want = truth
+        .files
+        .get("/proc/modules")
+        .cloned()
+        .unwrap_or_default();
+    let list = match kpeek::kernel::modules::for_each_module(prog) {
+        Ok(list) => list,
+        Err(e) => return (0, vec![format!("lsmod: {e}")]),
+    };
+    let mut out = Vec::new();
+    kpeek::render::lsmod::proc_modules(&mut out, &list.modules).expect("render");
+    let got = String::from_utf8_lossy(&out);
+    let n = want.lines().count();
+    if got == want {
+        (n, Vec::new())
+    } else {
+        (n, vec![format!("lsmod:\n{got}\nvs /proc/modules:\n{want}")])
+    }
+}
+
 #[test]
 fn distro_kernels_equal_the_guests_proc() {
     let kernels = cached_kernels();
@@ -230,8 +284,8 @@ fn distro_kernels_equal_the_guests_proc() {
         return;
     }
     let mut table = String::from(
-        "| kernel | dump | vmlinux | open | `ps --threads` = /proc | `bt --all --style proc` = /proc/PID/stack | kallsyms = /proc/kallsyms |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| kernel | dump | vmlinux | open | `ps --threads` = /proc | `bt --all --style proc` = /proc/PID/stack | kallsyms = /proc/kallsyms | `dmesg --raw` = syslog | `lsmod --style proc` = /proc/modules |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     let mut failures = Vec::new();
     for (abi, dir) in &kernels {
@@ -269,7 +323,7 @@ fn distro_kernels_equal_the_guests_proc() {
                         let e = e.to_string().replace('|', "/");
                         let _ = writeln!(
                             table,
-                            "| {abi} | {dump_name} | {mode} | error: {e} | – | – | – |"
+                            "| {abi} | {dump_name} | {mode} | error: {e} | – | – | – | – | – |"
                         );
                         failures.push(format!("{what}: open: {e}"));
                         continue;
@@ -316,9 +370,28 @@ fn distro_kernels_equal_the_guests_proc() {
                         failures.push(format!("{what}: {p:?}"));
                     }
                 }
+                let (log_same, log_n, log_problems) = check_dmesg(&truth, &prog);
+                let (mods, mod_problems) = check_lsmod(&truth, &prog);
+                eprintln!("{what}: dmesg {log_same}/{log_n} lines equal; lsmod {mods} modules");
+                let log_cell = if log_problems.is_empty() {
+                    format!("right: {log_n} lines")
+                } else {
+                    format!("**wrong**: {log_same}/{log_n} lines")
+                };
+                let mod_cell = if mod_problems.is_empty() {
+                    format!("right: {mods} modules")
+                } else {
+                    "**wrong**".to_owned()
+                };
+                failures.extend(
+                    log_problems
+                        .iter()
+                        .chain(&mod_problems)
+                        .map(|p| format!("{what}: {p}")),
+                );
                 let _ = writeln!(
                     table,
-                    "| {abi} | {dump_name} | {mode} | ok | {ps_cell} | {bt_cell} | {ks_cell} |"
+                    "| {abi} | {dump_name} | {mode} | ok | {ps_cell} | {bt_cell} | {ks_cell} | {log_cell} | {mod_cell} |"
                 );
                 if !ps_problems.is_empty() {
                     failures.push(format!(
