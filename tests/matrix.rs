@@ -421,3 +421,71 @@ fn distro_kernels_equal_the_guests_proc() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `kpeek pahole -C NAME` against the real pahole (`-F dwarf -C NAME`) on
+/// each cached distro kernel's `-dbg` vmlinux, byte for byte. One struct
+/// per pahole run: pahole 1.24 given a list leaves some out (on Debian's
+/// 6.1, `printk_info` is missing from the list's output, present alone).
+#[test]
+fn distro_pahole_equals_pahole() {
+    const STRUCTS: &[&str] = &[
+        "task_struct",
+        "mm_struct",
+        "sched_entity",
+        "rq",
+        "file",
+        "inode",
+        "dentry",
+        "super_block",
+        "page",
+        "module",
+        "kmem_cache",
+        "sk_buff",
+        "vm_area_struct",
+        "printk_info",
+    ];
+    let kernels = cached_kernels();
+    if kernels.is_empty() {
+        assert!(
+            std::env::var_os("KPEEK_MATRIX_REQUIRE").is_none(),
+            "matrix: no distro kernels cached"
+        );
+        eprintln!("matrix: no distro kernels cached: pahole not compared");
+        return;
+    }
+    for (abi, dir) in &kernels {
+        let vmlinux = dir.join("vmlinux");
+        for name in STRUCTS {
+            let theirs = std::process::Command::new(common::require_tool("pahole"))
+                .args(["-F", "dwarf", "-C", name])
+                .arg(&vmlinux)
+                .output()
+                .expect("pahole");
+            let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+            assert!(
+                theirs.starts_with(&format!("struct {name} {{")),
+                "{abi}: pahole printed no {name}"
+            );
+            let ours = common::kpeek_command()
+                .args(["pahole", "-C", name, "--vmlinux"])
+                .arg(&vmlinux)
+                .output()
+                .expect("kpeek");
+            assert!(
+                ours.status.success(),
+                "{abi}: {}",
+                String::from_utf8_lossy(&ours.stderr)
+            );
+            let ours = String::from_utf8_lossy(&ours.stdout);
+            assert!(
+                ours == theirs,
+                "{abi}: kpeek pahole {name} differs from pahole: {}",
+                common::first_difference(&theirs, &ours)
+            );
+        }
+        eprintln!(
+            "{abi}: pahole: {} structs byte-identical to pahole -F dwarf",
+            STRUCTS.len()
+        );
+    }
+}
