@@ -3,6 +3,8 @@
 //! - `monitor ps [-T|--threads]`: the `kpeek ps` table;
 //! - `monitor threads`: `kpeek threads` (thrd_showall);
 //! - `monitor info`: the `kpeek info` summary;
+//! - `monitor hung [--all-blocked]`: `kpeek hung` (blocked tasks by stack,
+//!   the locks they wait on, owners, deadlock cycles);
 //! - `monitor info version`: kpeek's version. Its being non-empty is what
 //!   makes the kernel's GDB scripts (`scripts/gdb/linux/utils.py`,
 //!   `get_gdbserver_type`) treat the server like QEMU's gdbstub, where thread
@@ -25,6 +27,7 @@ const HELP: &str = "kpeek monitor commands:
   threads             every thread, like `kpeek threads`
   info                the dump: format, release, KASLR, CPUs, like `kpeek info`
   info version        kpeek's version
+  hung [--all-blocked]  tasks in D state by stack, their locks and owners, deadlocks, like `kpeek hung`
   sym NAME...         each symbol's run-time address (per-CPU symbols: their offset)
   help                this text";
 
@@ -67,6 +70,18 @@ impl MonitorCmd for Session<'_, '_> {
                 )
             }
             ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks.tasks),
+            ["hung", rest @ ..] if rest.iter().all(|w| *w == "--all-blocked") => {
+                let query = crate::kernel::hung::HungQuery {
+                    all_blocked: !rest.is_empty(),
+                };
+                match crate::report::hung::hung_report(snap.prog, query) {
+                    Ok(r) => render::hung::hung(&mut text, &r.body),
+                    Err(e) => {
+                        outputln!(out, "kpeek: {e}");
+                        Ok(())
+                    }
+                }
+            }
             ["sym", names @ ..] if !names.is_empty() => {
                 use std::io::Write;
                 let prog = snap.prog;

@@ -606,3 +606,51 @@ pub fn compare_proc_stacks(
     }
     c
 }
+
+/// One line the fixture module printed in its `mode=hung` (vmlinux-fixtures/guest/module): `pid P (COMM) holds|waits TYPE NAME at ADDR`.
+#[derive(Debug, Clone)]
+pub struct ModuleRecord {
+    pub pid: i32,
+    pub comm: String,
+    pub holds: bool,
+    pub ty: String,
+    pub name: String,
+    pub addr: u64,
+}
+
+pub fn module_records(truth: &Truth) -> Vec<ModuleRecord> {
+    truth
+        .dmesg
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("kpeek_fixture: hung: pid ").nth(1)?;
+            let (pid, rest) = rest.split_once(" (")?;
+            let (comm, rest) = rest.split_once(") ")?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let [what, ty, name, "at", addr] = f[..] else {
+                return None;
+            };
+            Some(ModuleRecord {
+                pid: pid.parse().ok()?,
+                comm: comm.to_owned(),
+                holds: what == "holds",
+                ty: ty.to_owned(),
+                name: name.to_owned(),
+                addr: u64::from_str_radix(addr, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `INFO: task COMM:PID blocked for more than N seconds.` lines: (pid, comm, N).
+pub fn detector_reports(text: &str) -> Vec<(i32, String, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.split("INFO: task ").nth(1)?;
+            let (who, rest) = rest.split_once(" blocked for more than ")?;
+            let (comm, pid) = who.rsplit_once(':')?;
+            let secs = rest.split_whitespace().next()?.parse().ok()?;
+            Some((pid.parse().ok()?, comm.to_owned(), secs))
+        })
+        .collect()
+}
