@@ -654,3 +654,34 @@ pub fn detector_reports(text: &str) -> Vec<(i32, String, u64)> {
         })
         .collect()
 }
+
+/// The panic the guest's serial console printed, if it panicked: the
+/// message after `Kernel panic - not syncing: ` and the pid of the task
+/// that printed it (the line's caller id, `[  T365]`). The console is
+/// recorded by QEMU, not by kpeek: the oracle for every boot that ends in
+/// a panic (the sysrq kdump, the hung-task panic).
+pub fn console_panic(boot: &Boot) -> Option<(String, i64)> {
+    let raw = fs::read(boot.dir.join("console.log")).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    text.split(['\n', '\r']).find_map(|line| {
+        let (head, msg) = line.split_once("Kernel panic - not syncing: ")?;
+        let caller = head.rsplit_once("][")?.1.trim_end_matches([']', ' ']);
+        let pid = caller.trim().strip_prefix('T')?.parse().ok()?;
+        Some((msg.trim_end().to_owned(), pid))
+    })
+}
+
+/// The guest's memory size in MiB, from the QEMU command line the manifest recorded (`-m 384M`).
+pub fn guest_mib(boot: &Boot) -> u64 {
+    let cmd = boot.facts["qemu_command"].as_str().unwrap_or("");
+    let mut words = cmd.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "-m" {
+            return words
+                .next()
+                .and_then(|m| m.trim_end_matches('M').parse().ok())
+                .unwrap_or_else(|| panic!("{}: bad -m in {cmd}", boot.name));
+        }
+    }
+    panic!("{}: no -m in {cmd}", boot.name)
+}
