@@ -184,12 +184,18 @@ fn the_same_without_vmcoreinfo() {
 fn equals_drgns_listing() {
     let mut compared = 0;
     for fixture in Fixture::all() {
+        let boots = fixture.boot_names();
         for (boot, file) in [
             ("qemu-vmcoreinfo", "vmcore.elf"),
             ("qemu-vmcoreinfo", "vmcore-paging.elf"),
             ("qemu-vmcoreinfo", "vmcore.kdump-zlib.flat"),
             ("kdump", "vmcore.kdump"),
-        ] {
+            ("hung", "vmcore.elf"),
+            ("hung-panic", "vmcore.kdump"),
+        ]
+        .into_iter()
+        .filter(|(boot, _)| boots.iter().any(|b| b == boot))
+        {
             let oracle = fixture.oracle_path(&format!("drgn/{boot}-{file}.json"));
             let drgn: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&oracle).expect("oracle"))
