@@ -513,7 +513,30 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
     }
     let (_, out, err) = run(&mut c);
     let out = format!("{out}{err}");
-    assert!(out.contains("= \"swapper/1\\000"), "{out}");
+    // CPU 1's current task as the kernel's own $lx_current() finds it
+    // (GDB reading the per-CPU current_task) is the one kpeek's runqueue
+    // walk names, and one the guest showed running (R), or CPU 1's idle task.
+    let (ok, cpus, err) = run(common::kpeek_command()
+        .args(["cpus", "--format", "json", "--vmlinux"])
+        .arg(&vmlinux)
+        .arg("--core")
+        .arg(&core));
+    assert!(ok, "{err}");
+    let cpus: serde_json::Value = serde_json::from_str(&cpus).expect("json");
+    let want = cpus["cpus"][1]["comm"]
+        .as_str()
+        .expect("CPU 1's comm")
+        .to_owned();
+    let truth = fx.boot("qemu-vmcoreinfo").truth();
+    assert!(
+        want == "swapper/1"
+            || truth
+                .tasks
+                .iter()
+                .any(|t| t.comm == want && t.state() == 'R'),
+        "CPU 1 runs {want}"
+    );
+    assert!(out.contains(&format!("= \"{want}\\000")), "{want}: {out}");
     assert!(out.contains("= 1\n"), "runqueues of CPU 1:\n{out}");
 }
 
