@@ -995,3 +995,35 @@ fn gdb_script_is_built_in() {
     assert_eq!(out.trim(), path.display().to_string());
     assert_eq!(std::fs::read_to_string(path).expect("installed"), repo);
 }
+
+/// `monitor hung` on the hung-task panic kdump: the ABBA deadlock the
+/// fixture module recorded, and every lock a task waits on by the
+/// module's record, with the owner it names.
+#[test]
+fn monitor_hung_shows_the_modules_deadlock() {
+    let (fx, vmlinux, core) = dump("linux-6.12", "hung-panic", "vmcore.kdump");
+    let records = common::module_records(&fx.boot("hung-panic").truth());
+    let server = Server::start(&vmlinux, &core);
+    let out = gdb(&vmlinux, &server, &["monitor hung"]);
+    assert!(out.contains("DEADLOCK: a cycle of 2 tasks"), "{out}");
+    for r in records.iter().filter(|r| r.holds && r.ty == "mutex") {
+        assert!(
+            out.contains(&format!("held by pid {} {}", r.pid, r.comm)),
+            "{}: {out}",
+            r.name
+        );
+    }
+    for w in records.iter().filter(|r| !r.holds) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("  pid {} D ", w.pid)))
+            .unwrap_or_else(|| panic!("pid {} {} not listed:\n{out}", w.pid, w.comm));
+        assert!(line.contains(&format!("{:#x}", w.addr)), "{line}");
+        if let Some(h) = records.iter().find(|h| h.holds && h.addr == w.addr) {
+            assert!(
+                line.contains(&format!("owned by pid {} {}", h.pid, h.comm)),
+                "{line}"
+            );
+        }
+    }
+}
