@@ -11,7 +11,7 @@ use crate::addr::VirtAddr;
 use crate::kernel::hung::{hung, BlockedTask, HungQuery, HungSummary, Owner};
 use crate::kernel::info::CpuStates;
 use crate::kernel::stack::Unwinder;
-use crate::kernel::Program;
+use crate::kernel::{Program, TaskList};
 use crate::Result;
 
 /// The report of `kpeek hung`.
@@ -115,10 +115,15 @@ pub struct Cycle {
 
 /// Analyse the blocked tasks.
 pub fn hung_report(prog: &Program, query: HungQuery) -> Result<Report<HungReport>> {
+    let list = crate::kernel::task_list_brief(prog)?;
+    hung_report_of(prog, list, query)
+}
+
+/// [`hung_report`] over a task list already walked.
+fn hung_report_of(prog: &Program, list: TaskList, query: HungQuery) -> Result<Report<HungReport>> {
     let states = CpuStates::gather(prog);
     let cpu_regs = states.cpus.iter().map(|c| (c.cpu, c.registers)).collect();
     let unwinder = Unwinder::new(prog, cpu_regs)?;
-    let list = crate::kernel::task_list_brief(prog)?;
     let d_state = list
         .tasks
         .iter()
@@ -260,6 +265,39 @@ pub fn hung_summary(prog: &Program) -> Option<HungSummary> {
     if total <= 0 {
         return None;
     }
-    let report = hung_report(prog, HungQuery::default()).ok()?;
-    (report.body.summary.d_state > 0).then_some(report.body.summary)
+    let list = crate::kernel::task_list_brief(prog).ok()?;
+    let d: Vec<_> = list
+        .tasks
+        .iter()
+        .filter(|t| t.state == 'D' && t.pid != 0)
+        .collect();
+    if d.is_empty() {
+        return None;
+    }
+    // Only killable sleepers (TASK_KILLABLE: vfork's parent, most waits
+    // of user processes) are never what the detector reports: counted,
+    // without unwinding a stack.
+    let state = prog
+        .debug
+        .member("task_struct", "__state")
+        .or_else(|_| prog.debug.member("task_struct", "state"))
+        .ok()?
+        .offset;
+    let uninterruptible = d.iter().any(|t| {
+        prog.read_u32(VirtAddr(t.task.0 + state))
+            .is_ok_and(|st| st & (TASK_WAKEKILL | TASK_NOLOAD) == 0)
+    });
+    if !uninterruptible {
+        return Some(HungSummary {
+            d_state: d.len(),
+            listed: d.len(),
+            ..HungSummary::default()
+        });
+    }
+    let report = hung_report_of(prog, list, HungQuery::default()).ok()?;
+    Some(report.body.summary)
 }
+
+/// `TASK_WAKEKILL`, `TASK_NOLOAD`.
+const TASK_WAKEKILL: u32 = 0x100;
+const TASK_NOLOAD: u32 = 0x400;
