@@ -386,6 +386,67 @@ fn a_damaged_owner_is_unknown_not_followed() {
     }
 }
 
+/// A damaged wait list (the ABBA mutex's `wait_list.next` pointing at
+/// itself, then at garbage): the walk refuses the inconsistent links, the
+/// waiters are still listed, no lock is made up for them, and it ends.
+#[test]
+fn a_damaged_wait_list_is_not_followed() {
+    for (fixture, boot) in hung_boots("hung") {
+        let records = module_records(&boot.truth());
+        let held = records
+            .iter()
+            .find(|r| r.holds && r.name == "kpeek_hung_mutex_a")
+            .expect("the module holds mutex a");
+        let (path, _) = boot
+            .dumps()
+            .into_iter()
+            .find(|(p, _)| p.extension().is_some_and(|e| e == "elf"))
+            .expect("an ELF dump");
+        let prog = open(&fixture, &path);
+        let head = held.addr
+            + prog
+                .debug
+                .member("mutex", "wait_list")
+                .expect("mutex.wait_list")
+                .offset;
+        let phys = prog
+            .space
+            .translate(kpeek::addr::VirtAddr(head))
+            .expect("the mutex is mapped")
+            .0;
+        let bytes = std::fs::read(&path).expect("dump");
+        let at = common::elf_file_offset(&bytes, phys);
+        let dir = tempfile::tempdir().expect("tempdir");
+        for garbage in [head, 0xffff_8880_dead_0000] {
+            let mut copy = bytes.clone();
+            copy[at..at + 8].copy_from_slice(&garbage.to_le_bytes());
+            let damaged = dir.path().join("vmcore.elf");
+            std::fs::write(&damaged, &copy).expect("write the copy");
+            let r = report(&open(&fixture, &damaged));
+            let waiters: Vec<i32> = records
+                .iter()
+                .filter(|w| !w.holds && w.addr == held.addr)
+                .map(|w| w.pid)
+                .collect();
+            assert_eq!(waiters.len(), 4);
+            for pid in waiters {
+                let t = r
+                    .groups
+                    .iter()
+                    .flat_map(|g| &g.tasks)
+                    .find(|t| t.pid == pid)
+                    .expect("still listed");
+                // Either no lock, or the right one (a waiter whose own links
+                // do not pass through the damaged one).
+                if let Some(w) = &t.waits {
+                    assert_eq!(w.lock.0, held.addr, "pid {pid}");
+                }
+            }
+            assert!(r.cycles.len() <= 1);
+        }
+    }
+}
+
 /// On the older fixtures (no hung boots) the vforker, in D state, waits on
 /// the `vfork` completion on its own stack (kernel_clone's).
 #[test]
