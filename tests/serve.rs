@@ -1004,8 +1004,20 @@ fn monitor_hung_shows_the_modules_deadlock() {
     let (fx, vmlinux, core) = dump("linux-6.12", "hung-panic", "vmcore.kdump");
     let records = common::module_records(&fx.boot("hung-panic").truth());
     let server = Server::start(&vmlinux, &core);
-    let out = gdb(&vmlinux, &server, &["monitor hung"]);
+    let out = gdb(&vmlinux, &server, &["monitor hung", "monitor info"]);
     assert!(out.contains("DEADLOCK: a cycle of 2 tasks"), "{out}");
+    // `monitor info`'s hung line names the tasks the kernel's detector named.
+    let console = std::fs::read_to_string(fx.boot("hung-panic").dir.join("console.log"))
+        .expect("console.log");
+    let named = common::detector_reports(&console);
+    assert!(!named.is_empty());
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("hung: "))
+        .unwrap_or_else(|| panic!("no hung line in monitor info:\n{out}"));
+    for (pid, comm, _) in &named {
+        assert!(line.contains(&format!("{comm}:{pid}")), "{line}");
+    }
     for r in records.iter().filter(|r| r.holds && r.ty == "mutex") {
         assert!(
             out.contains(&format!("held by pid {} {}", r.pid, r.comm)),

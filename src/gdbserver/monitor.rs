@@ -2,7 +2,7 @@
 //!
 //! - `monitor ps [-T|--threads]`: the `kpeek ps` table;
 //! - `monitor threads`: `kpeek threads` (thrd_showall);
-//! - `monitor info`: the `kpeek info` summary;
+//! - `monitor info`: the `kpeek info` summary (with its hung line);
 //! - `monitor hung [--all-blocked]`: `kpeek hung` (blocked tasks by stack,
 //!   the locks they wait on, owners, deadlock cycles);
 //! - `monitor info version`: kpeek's version. Its being non-empty is what
