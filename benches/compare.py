@@ -175,6 +175,30 @@ def bt_rows(big):
     return rows
 
 
+def hung_rows():
+    """Blocked tasks grouped by stack, with their locks: `kpeek hung` (JSON:
+    groups, waits, owners, graph, cycles) against drgn grouping the D tasks'
+    `stack_trace()`s and reading each mutex waiter's `lock->owner`
+    (`benches/drgn_hung.py`), on the 6.12 fixture's hung boots."""
+    rows = ["", "## Hung tasks: `kpeek hung --format json` vs drgn", "",
+            "drgn: every D task's `prog.stack_trace()`, grouped by function names, and each mutex waiter's "
+            "`lock->owner` (`benches/drgn_hung.py`), end to end. kpeek's figure includes the blocked times, "
+            "every lock (mutex, rwsem, completion) with its owner, the wait-for graph and its cycles.", "",
+            "| dump | kpeek | anchor | kpeek faster by |", "|---|---|---|---|"]
+    fixture = "linux-6.12"
+    vmlinux = os.path.join(FIX, fixture, "kernel", "vmlinux")
+    for boot, dump in (("hung", "vmcore.elf"), ("hung-panic", "vmcore.kdump")):
+        core = os.path.join(FIX, fixture, f"boot-{boot}", dump)
+        if not os.path.exists(core):
+            continue
+        ours = measure([KPEEK, "hung", "--format", "json", "--vmlinux", vmlinux, "--core", core])
+        theirs = measure([PY, os.path.join(ROOT, "benches", "drgn_hung.py"), vmlinux, core])
+        rows.append(row(f"{fixture} {boot}/{dump} (9 D tasks)", ours, theirs, "drgn"))
+        alone = measure([KPEEK, "hung", "--format", "json", "--core", core])
+        rows.append(f"| {fixture} {boot}/{dump}, kpeek with no vmlinux | {alone[0]:.3f} s / {alone[1]:.0f} MiB | — | — |")
+    return rows
+
+
 def crash_path():
     """Whether crash can run: benches/crash9.sh needs root (and builds its
     chroot on first use)."""
@@ -610,6 +634,7 @@ def main():
 
     lines += distro_dump_rows()
     lines += bt_rows(big)
+    lines += hung_rows()
     lines += crash_style_rows()
     lines += serve_rows()
     lines += live_rows()

@@ -163,7 +163,7 @@ class _Kpeek:
     def run(self, argv):
         """Run one kpeek command line; return its output."""
         self._start()
-        pcs, cpus = self._threads(bool(argv) and argv[0] in ("bt", "info"))
+        pcs, cpus = self._threads(bool(argv) and argv[0] in ("bt", "info", "hung"))
         request = {"id": self.next_id, "argv": argv, "pcs": pcs, "cpus": cpus}
         self.next_id += 1
         response = self._exchange(request)
@@ -262,6 +262,15 @@ _Alias(
     "lx-info",
     ["info"],
     """Summarise the kernel GDB is attached to: release, KASLR offset and how it was found, CPUs.""",
+)
+_Alias(
+    "lx-hung",
+    ["hung"],
+    """Hung tasks through kpeek: every task in D state grouped by identical stack, how long each
+has been blocked, the lock it waits on (mutex, rw_semaphore, semaphore, completion) and who
+holds it, and deadlock cycles.
+
+Options: --all-blocked (every sleeping task), --format json.""",
 )
 _Alias(
     "lx-dmesg",

@@ -288,20 +288,24 @@ fn info_summarises_the_crash_like_the_guest_saw_it() {
             .split_whitespace()
             .take(3)
             .collect();
-        same_load += usize::from(load == load_truth);
-        dumps += 1;
-        if boot.name == "kdump" {
-            // sysrq-trigger 'c' panics with this message; the console said so.
-            let console = std::fs::read_to_string(boot.dir.join("console.log")).unwrap_or_default();
+        // Only a dump taken within LOAD_FREQ (5 s) of the guest's reading
+        // can show the same values: on a loaded host, recording the truth
+        // through the serial port can take the guest tens of seconds.
+        if up - up_truth < 5.0 {
+            same_load += usize::from(load == load_truth);
+            dumps += 1;
+        }
+        if let Some((console_msg, console_pid)) = common::console_panic(&boot) {
+            // The panic the console printed: its message, and the task that
+            // printed it (the line's caller id).
             let msg = info["panic_message"].as_str().expect("panic message");
-            assert_eq!(msg, "sysrq triggered crash", "{what}");
-            assert!(console.contains(&format!("Kernel panic - not syncing: {msg}")));
-            // The shell that wrote to /proc/sysrq-trigger.
-            assert_eq!(
-                info["panic_task"][0].as_i64(),
-                Some(truth.capturers[1]),
-                "{what}"
-            );
+            assert_eq!(msg, console_msg, "{what}");
+            assert_eq!(info["panic_task"][0].as_i64(), Some(console_pid), "{what}");
+            if boot.name == "kdump" {
+                // sysrq-trigger 'c', written by the shell that ran kptruth.
+                assert_eq!(msg, "sysrq triggered crash", "{what}");
+                assert_eq!(console_pid, truth.capturers[1], "{what}");
+            }
         } else {
             assert!(info["panic_message"].is_null(), "{what}");
             assert!(info["panic_task"].is_null(), "{what}");
@@ -312,7 +316,7 @@ fn info_summarises_the_crash_like_the_guest_saw_it() {
         )));
     }
     assert!(
-        same_load * 3 >= dumps * 2,
+        dumps >= 1 && same_load * 3 >= dumps * 2,
         "{same_load} of {dumps} load averages equal the guest's"
     );
 }
@@ -341,9 +345,13 @@ fn cpus_shows_what_each_cpu_was_running() {
             assert!(c.nr_running.expect("nr_running") >= u32::from(pid != 0));
             assert_eq!(c.idle, Some(pid == 0), "{what}");
             if pid != 0 {
-                // Running, as the guest saw it a moment before (or the shell
-                // that triggered the crash, which the truth does not list).
+                // Running, as the guest saw it a moment before (or the task
+                // that panicked, as the console says: the shell that
+                // triggered the crash, which the truth does not list, or
+                // khungtaskd, asleep when the truth was recorded).
+                let panicked = common::console_panic(&boot).map(|(_, p)| p);
                 match truth.tasks.iter().find(|t| t.tid == i64::from(pid)) {
+                    _ if panicked == Some(i64::from(pid)) => {}
                     Some(t) => assert_eq!(t.state(), 'R', "{what}: pid {pid}"),
                     None => assert!(
                         truth.capturers.contains(&i64::from(pid)),
@@ -366,11 +374,11 @@ fn cpus_shows_what_each_cpu_was_running() {
                 );
             }
         }
-        if boot.name == "kdump" {
+        if let Some((_, console_pid)) = common::console_panic(&boot) {
             let panic_cpu = info.panic_cpu.expect("panic cpu") as usize;
             assert_eq!(
                 cpus.cpus[panic_cpu].pid.map(i64::from),
-                Some(truth.capturers[1]),
+                Some(console_pid),
                 "{what}"
             );
         }

@@ -614,3 +614,91 @@ fn kpeek_gdb_attaches_to_a_live_guest_with_symbols_and_kpeek_py() {
     check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
     assert!(guest.running(), "kpeek gdb left the guest stopped");
 }
+
+/// `kpeek hung --qemu` and kpeek.py's `lx-hung` on a live guest in the
+/// fixture module's hung mode (the fixtures built with it: those with a
+/// `hung` boot): every lock the module says a task waits on, with the owner
+/// the module says holds it, and the ABBA deadlock as a cycle.
+#[test]
+fn hung_on_a_live_guest_equals_the_modules_record() {
+    let fixtures: Vec<Fixture> = Fixture::all()
+        .into_iter()
+        .filter(|f| f.boot_names().iter().any(|b| b == "hung"))
+        .collect();
+    assert!(!fixtures.is_empty(), "no fixture has the hung mode");
+    for fixture in fixtures {
+        let guest = Guest::boot(&fixture, "kpeek.mode=hung");
+        let truth = guest.truth();
+        let records = common::module_records(&truth);
+        let holder = |addr: u64| records.iter().find(|r| r.holds && r.addr == addr);
+        let qemu = format!("127.0.0.1:{}", guest.port);
+        let out = run_kpeek_with_vmlinux(
+            &["hung", "--format", "json", "--qemu", &qemu],
+            &fixture.vmlinux(),
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            fixture.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let tasks: Vec<&serde_json::Value> = json["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["tasks"].as_array().expect("tasks"))
+            .collect();
+        let waits: Vec<_> = records.iter().filter(|r| !r.holds).collect();
+        assert_eq!(waits.len(), 8, "{records:?}");
+        for w in &waits {
+            let t = tasks
+                .iter()
+                .find(|t| t["pid"] == w.pid)
+                .unwrap_or_else(|| panic!("pid {} {} not listed", w.pid, w.comm));
+            assert_eq!(t["waits"]["lock"], format!("{:#x}", w.addr), "{t}");
+            match holder(w.addr) {
+                Some(h) => assert_eq!(t["waits"]["owner"]["pid"], h.pid, "{t}"),
+                None => assert_eq!(t["waits"]["owner"]["kind"], "not_tracked", "{t}"),
+            }
+        }
+        let abba: std::collections::BTreeSet<i64> = records
+            .iter()
+            .filter(|r| r.holds && r.ty == "mutex")
+            .map(|r| i64::from(r.pid))
+            .collect();
+        let cycles = json["cycles"].as_array().expect("cycles");
+        assert_eq!(cycles.len(), 1, "{cycles:?}");
+        let cycle: std::collections::BTreeSet<i64> = cycles[0]["pids"]
+            .as_array()
+            .expect("pids")
+            .iter()
+            .filter_map(|p| p.as_i64())
+            .collect();
+        assert_eq!(cycle, abba);
+        assert!(
+            guest.running(),
+            "{}: the guest was left stopped",
+            fixture.name
+        );
+
+        // Through GDB: kpeek.py's lx-hung names the same cycle.
+        let gdb_out = gdb(
+            &fixture,
+            guest.port,
+            &[
+                &format!("source {}", script()),
+                "echo ==hung==\\n",
+                "lx-hung",
+            ],
+        );
+        let text = between(&gdb_out, "==hung==", "\u{0}");
+        assert!(text.contains("DEADLOCK: a cycle of 2 tasks"), "{text}");
+        for pid in &abba {
+            assert!(text.contains(&format!("pid {pid} kpeek_abba_")), "{text}");
+        }
+        for w in &waits {
+            assert!(text.contains(&format!("{:#x}", w.addr)), "{text}");
+        }
+    }
+}

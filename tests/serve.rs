@@ -524,7 +524,30 @@ fn kernel_gdb_scripts_lx_ps_and_per_cpu() {
     }
     let (_, out, err) = run(&mut c);
     let out = format!("{out}{err}");
-    assert!(out.contains("= \"swapper/1\\000"), "{out}");
+    // CPU 1's current task as the kernel's own $lx_current() finds it
+    // (GDB reading the per-CPU current_task) is the one kpeek's runqueue
+    // walk names, and one the guest showed running (R), or CPU 1's idle task.
+    let (ok, cpus, err) = run(common::kpeek_command()
+        .args(["cpus", "--format", "json", "--vmlinux"])
+        .arg(&vmlinux)
+        .arg("--core")
+        .arg(&core));
+    assert!(ok, "{err}");
+    let cpus: serde_json::Value = serde_json::from_str(&cpus).expect("json");
+    let want = cpus["cpus"][1]["comm"]
+        .as_str()
+        .expect("CPU 1's comm")
+        .to_owned();
+    let truth = fx.boot("qemu-vmcoreinfo").truth();
+    assert!(
+        want == "swapper/1"
+            || truth
+                .tasks
+                .iter()
+                .any(|t| t.comm == want && t.state() == 'R'),
+        "CPU 1 runs {want}"
+    );
+    assert!(out.contains(&format!("= \"{want}\\000")), "{want}: {out}");
     assert!(out.contains("= 1\n"), "runqueues of CPU 1:\n{out}");
 }
 
@@ -1246,5 +1269,49 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
         assert!(!status.success(), "{name}: {status}");
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `monitor hung` on the hung-task panic kdump: the ABBA deadlock the
+/// fixture module recorded, and every lock a task waits on by the
+/// module's record, with the owner it names.
+#[test]
+fn monitor_hung_shows_the_modules_deadlock() {
+    let (fx, vmlinux, core) = dump("linux-6.12", "hung-panic", "vmcore.kdump");
+    let records = common::module_records(&fx.boot("hung-panic").truth());
+    let server = Server::start(&vmlinux, &core);
+    let out = gdb(&vmlinux, &server, &["monitor hung", "monitor info"]);
+    assert!(out.contains("DEADLOCK: a cycle of 2 tasks"), "{out}");
+    // `monitor info`'s hung line names the tasks the kernel's detector named.
+    let console = std::fs::read_to_string(fx.boot("hung-panic").dir.join("console.log"))
+        .expect("console.log");
+    let named = common::detector_reports(&console);
+    assert!(!named.is_empty());
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("hung: "))
+        .unwrap_or_else(|| panic!("no hung line in monitor info:\n{out}"));
+    for (pid, comm, _) in &named {
+        assert!(line.contains(&format!("{comm}:{pid}")), "{line}");
+    }
+    for r in records.iter().filter(|r| r.holds && r.ty == "mutex") {
+        assert!(
+            out.contains(&format!("held by pid {} {}", r.pid, r.comm)),
+            "{}: {out}",
+            r.name
+        );
+    }
+    for w in records.iter().filter(|r| !r.holds) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("  pid {} D ", w.pid)))
+            .unwrap_or_else(|| panic!("pid {} {} not listed:\n{out}", w.pid, w.comm));
+        assert!(line.contains(&format!("{:#x}", w.addr)), "{line}");
+        if let Some(h) = records.iter().find(|h| h.holds && h.addr == w.addr) {
+            assert!(
+                line.contains(&format!("owned by pid {} {}", h.pid, h.comm)),
+                "{line}"
+            );
+        }
     }
 }

@@ -89,6 +89,15 @@ for ver in "${kernels[@]}"; do
     boot "$ver" kdump --initrd "$out/initramfs/kdump.cpio.gz" --vmcoreinfo --mem 384M \
         --append "crashkernel=96M init_on_free=1 kpeek.mode=kdump kpeek.compress=$compress" kdump
     makedumpfile -R "$out/boots/kdump/vmcore.kdump" < "$out/boots/kdump/vmcore.kdump.flat"
+    # E: QEMU dump of a hung guest: the fixture module's deadlocks and waits
+    # (kpeek.mode=hung), once the hung-task detector has reported them.
+    boot "$ver" hung --initrd "$out/initramfs/main.cpio.gz" --vmcoreinfo \
+        --append "init_on_free=1 kpeek.mode=hung" dump:elf
+    # F: a genuine hung-task panic kdump: the same hangs, hung_task_panic=1,
+    # the detector's timeout shortened after the truth; capture as in C.
+    boot "$ver" hung-panic --initrd "$out/initramfs/kdump.cpio.gz" --vmcoreinfo --mem 384M \
+        --append "crashkernel=96M init_on_free=1 hung_task_panic=1 kpeek.mode=hung-panic kpeek.compress=$compress" kdump
+    makedumpfile -R "$out/boots/hung-panic/vmcore.kdump" < "$out/boots/hung-panic/vmcore.kdump.flat"
     # D: live, nokaslr, for the kernel's own lx-ps in real GDB.
     boot "$ver" live-nokaslr --initrd "$out/initramfs/main.cpio.gz" \
         --append "nokaslr init_on_free=1" --gdb-port $((21000 + RANDOM % 2000)) \
@@ -104,7 +113,8 @@ for ver in "${kernels[@]}"; do
     pahole --version > "$out/oracles/pahole-version.txt"
     cp "$out/boots/live-nokaslr/lx-ps.txt" "$out/oracles/lx-ps.txt"
     for core in qemu-vmcoreinfo/vmcore.elf qemu-vmcoreinfo/vmcore-paging.elf \
-                qemu-vmcoreinfo/vmcore.kdump-zlib.flat kdump/vmcore.kdump; do
+                qemu-vmcoreinfo/vmcore.kdump-zlib.flat kdump/vmcore.kdump \
+                hung/vmcore.elf hung-panic/vmcore.kdump; do
         path=$out/boots/$core
         if [ "${core##*.}" = flat ]; then # drgn wants it reassembled
             makedumpfile -R "$work/tmp.kdump" < "$path"

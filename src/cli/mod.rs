@@ -7,6 +7,7 @@ mod cpus;
 mod dmesg;
 mod download_bar;
 mod gdb;
+mod hung;
 mod info;
 mod lsmod;
 mod output;
@@ -93,6 +94,13 @@ enum Command {
         after_help = "Examples:\n  kpeek bt --vmlinux vmlinux --core vmcore      # every CPU, the panicking one first\n  kpeek bt 1 42 --core vmcore                  # these tasks, with source lines\n  kpeek bt --all --style proc --core vmcore     # exactly /proc/PID/stack, for every task"
     )]
     Bt(bt::BtArgs),
+    /// Hung tasks: every task in D state grouped by identical stack, how long
+    /// each has been blocked, the lock it waits on and who holds it, and
+    /// deadlock cycles.
+    #[command(
+        after_help = "Examples:\n  kpeek hung --core vmcore\n  kpeek hung --all-blocked --core vmcore        # every sleeping task, not only D\n  kpeek hung --format json --qemu 127.0.0.1:1234"
+    )]
+    Hung(hung::HungArgs),
     /// Serve a crash dump to GDB as a remote target, every task a thread.
     #[command(
         after_help = "Examples:\n  kpeek serve --vmlinux vmlinux --core vmcore   # then: gdb vmlinux -ex 'target remote 127.0.0.1:1234'\n  kpeek serve --core vmcore --listen 127.0.0.1:0"
@@ -140,6 +148,7 @@ impl Command {
             Command::Threads(target) => ps::threads(target, out, via),
             Command::Pahole(args) => pahole::run(args, out, via),
             Command::Bt(args) => bt::run(args, out, via),
+            Command::Hung(args) => hung::run(args, out, via),
             Command::Serve(args) => serve::run(args),
             Command::Gdb(args) => gdb::run(args),
             Command::GdbScript(args) => gdb::script(args, out),

@@ -2,7 +2,9 @@
 //!
 //! - `monitor ps [-T|--threads]`: the `kpeek ps` table;
 //! - `monitor threads`: `kpeek threads` (thrd_showall);
-//! - `monitor info`: the `kpeek info` summary;
+//! - `monitor info`: the `kpeek info` summary (with its hung line);
+//! - `monitor hung [--all-blocked]`: `kpeek hung` (blocked tasks by stack,
+//!   the locks they wait on, owners, deadlock cycles);
 //! - `monitor info version`: kpeek's version. Its being non-empty is what
 //!   makes the kernel's GDB scripts (`scripts/gdb/linux/utils.py`,
 //!   `get_gdbserver_type`) treat the server like QEMU's gdbstub, where thread
@@ -25,6 +27,7 @@ const HELP: &str = "kpeek monitor commands:
   threads             every thread, like `kpeek threads`
   info                the dump: format, release, KASLR, CPUs, like `kpeek info`
   info version        kpeek's version
+  hung [--all-blocked]  tasks in D state by stack, their locks and owners, deadlocks, like `kpeek hung`
   sym NAME...         each symbol's run-time address (per-CPU symbols: their offset)
   help                this text";
 
@@ -71,6 +74,15 @@ pub fn answer(snap: &Snapshot<'_>, cmd: &str, serving: &str) -> Vec<u8> {
             )
         }
         ["threads"] => render::ps::thrd_showall(&mut text, &snap.tasks.tasks),
+        ["hung", rest @ ..] if rest.iter().all(|w| *w == "--all-blocked") => {
+            let query = crate::kernel::hung::HungQuery {
+                all_blocked: !rest.is_empty(),
+            };
+            match crate::report::hung::hung_report(snap.prog, query) {
+                Ok(r) => render::hung::hung(&mut text, &r.body),
+                Err(e) => writeln!(text, "kpeek: {e}"),
+            }
+        }
         ["sym", names @ ..] if !names.is_empty() => {
             let prog = snap.prog;
             names.iter().try_for_each(|name| {

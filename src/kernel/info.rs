@@ -98,6 +98,8 @@ pub struct Info {
     pub mem_free_kb: Option<u64>,
     /// CPUs with their registers from the dump.
     pub cpus: Vec<CpuInfo>,
+    /// Tasks in D state, when there are any (`kpeek hung`'s counts).
+    pub hung: Option<super::hung::HungSummary>,
 }
 
 impl Info {
@@ -184,6 +186,7 @@ impl Info {
                 .map(|pages| pages * 4),
             mem_free_kb: mem_free_kb(prog),
             cpus,
+            hung: None,
         }
     }
 }

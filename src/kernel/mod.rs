@@ -2,6 +2,7 @@
 //! and what lives in it: tasks, lists, CPUs, the log, modules.
 
 pub mod cpus;
+pub mod hung;
 pub mod info;
 pub mod kallsyms;
 pub mod modules;

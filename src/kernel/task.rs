@@ -798,6 +798,49 @@ fn parse_task(l: &TaskOffsets, addr: VirtAddr, b: &[u8]) -> Task {
 }
 
 #[cfg(test)]
+impl Task {
+    /// A task with only its address, pid and comm set, for unit tests.
+    pub(crate) fn default_for_tests(addr: u64, pid: i32, comm: &str) -> Task {
+        parse_task(
+            &TaskOffsets {
+                tasks: 0,
+                pid: 0,
+                tgid: 0,
+                comm: 0,
+                flags: 0,
+                state: (0, 4),
+                exit_state: 0,
+                real_parent: 0,
+                stack: 0,
+                mm: 0,
+                signal: 0,
+                real_cred: 0,
+                cpu: None,
+                on_cpu: None,
+                switches: None,
+                threads: Threads::ThreadGroup { node: 0 },
+                signal_nr_threads: 0,
+                cred_uid: 0,
+                cred_euid: 0,
+                rq_curr: 0,
+                rq_idle: 0,
+                span: (0, 0),
+            },
+            VirtAddr(addr),
+            &[],
+        )
+        .with_identity(pid, comm)
+    }
+
+    fn with_identity(mut self, pid: i32, comm: &str) -> Task {
+        self.pid = pid;
+        self.tgid = pid;
+        self.comm = comm.to_owned();
+        self
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

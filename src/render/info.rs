@@ -117,6 +117,9 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
             .map_or(String::new(), |f| format!(", {f} kB free"));
         row(out, "memory", &format!("{t} kB{free}"))?;
     }
+    if let Some(h) = &i.hung {
+        row(out, "hung", &super::hung::summary_line(h))?;
+    }
     writeln!(out, "{:>16}:", "cpus")?;
     for c in &i.cpus {
         let pc = c.pc_symbol.clone().unwrap_or_else(|| {

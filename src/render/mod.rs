@@ -7,6 +7,7 @@ pub mod bt;
 pub mod cpus;
 pub mod dmesg;
 pub mod escape;
+pub mod hung;
 pub mod info;
 pub mod lsmod;
 pub mod pahole;

@@ -32,5 +32,7 @@ pub fn cpus(prog: &Program) -> Result<Report<Cpus>> {
 
 /// What `kpeek info` shows: the dump, the kernel, the crash, the CPUs.
 pub fn info(prog: &Program) -> Report<Info> {
-    Report::complete(Info::gather(prog))
+    let mut info = Info::gather(prog);
+    info.hung = super::hung::hung_summary(prog);
+    Report::complete(info)
 }

@@ -10,6 +10,7 @@
 pub mod bt;
 pub mod cpus;
 pub mod dmesg;
+pub mod hung;
 pub mod lsmod;
 pub mod pahole;
 pub mod ps;

@@ -608,3 +608,82 @@ pub fn compare_proc_stacks(
     }
     c
 }
+
+/// One line the fixture module printed in its `mode=hung` (vmlinux-fixtures/guest/module): `pid P (COMM) holds|waits TYPE NAME at ADDR`.
+#[derive(Debug, Clone)]
+pub struct ModuleRecord {
+    pub pid: i32,
+    pub comm: String,
+    pub holds: bool,
+    pub ty: String,
+    pub name: String,
+    pub addr: u64,
+}
+
+pub fn module_records(truth: &Truth) -> Vec<ModuleRecord> {
+    truth
+        .dmesg
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("kpeek_fixture: hung: pid ").nth(1)?;
+            let (pid, rest) = rest.split_once(" (")?;
+            let (comm, rest) = rest.split_once(") ")?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let [what, ty, name, "at", addr] = f[..] else {
+                return None;
+            };
+            Some(ModuleRecord {
+                pid: pid.parse().ok()?,
+                comm: comm.to_owned(),
+                holds: what == "holds",
+                ty: ty.to_owned(),
+                name: name.to_owned(),
+                addr: u64::from_str_radix(addr, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `INFO: task COMM:PID blocked for more than N seconds.` lines: (pid, comm, N).
+pub fn detector_reports(text: &str) -> Vec<(i32, String, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.split("INFO: task ").nth(1)?;
+            let (who, rest) = rest.split_once(" blocked for more than ")?;
+            let (comm, pid) = who.rsplit_once(':')?;
+            let secs = rest.split_whitespace().next()?.parse().ok()?;
+            Some((pid.parse().ok()?, comm.to_owned(), secs))
+        })
+        .collect()
+}
+
+/// The panic the guest's serial console printed, if it panicked: the
+/// message after `Kernel panic - not syncing: ` and the pid of the task
+/// that printed it (the line's caller id, `[  T365]`). The console is
+/// recorded by QEMU, not by kpeek: the oracle for every boot that ends in
+/// a panic (the sysrq kdump, the hung-task panic).
+pub fn console_panic(boot: &Boot) -> Option<(String, i64)> {
+    let raw = fs::read(boot.dir.join("console.log")).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    text.split(['\n', '\r']).find_map(|line| {
+        let (head, msg) = line.split_once("Kernel panic - not syncing: ")?;
+        let caller = head.rsplit_once("][")?.1.trim_end_matches([']', ' ']);
+        let pid = caller.trim().strip_prefix('T')?.parse().ok()?;
+        Some((msg.trim_end().to_owned(), pid))
+    })
+}
+
+/// The guest's memory size in MiB, from the QEMU command line the manifest recorded (`-m 384M`).
+pub fn guest_mib(boot: &Boot) -> u64 {
+    let cmd = boot.facts["qemu_command"].as_str().unwrap_or("");
+    let mut words = cmd.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "-m" {
+            return words
+                .next()
+                .and_then(|m| m.trim_end_matches('M').parse().ok())
+                .unwrap_or_else(|| panic!("{}: bad -m in {cmd}", boot.name));
+        }
+    }
+    panic!("{}: no -m in {cmd}", boot.name)
+}

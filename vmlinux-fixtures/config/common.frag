@@ -50,3 +50,8 @@ CONFIG_MODULES=y
 CONFIG_MODULE_UNLOAD=y
 CONFIG_POSIX_TIMERS=y
 CONFIG_IKCONFIG=n
+# The kernel's hung-task detector (khungtaskd): its per-task
+# last_switch_count/last_switch_time are what `kpeek hung` reads.
+CONFIG_DETECT_HUNG_TASK=y
+CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=120
+CONFIG_BOOTPARAM_HUNG_TASK_PANIC=n

@@ -39,6 +39,21 @@ BOOTS = {
         "dumps": {"vmcore.kdump.flat": "kdump-compressed-flattened",
                   "vmcore.kdump": "kdump-compressed"},
     },
+    "hung": {
+        "how": "QEMU -device vmcoreinfo, kpeek.mode=hung: the fixture module's ABBA mutex "
+               "deadlock, rwsem and completion waits, user readers in D behind them; "
+               "QMP stop after the hung-task detector reported them, then dump-guest-memory",
+        "vmcoreinfo": True,
+        "dumps": {"vmcore.elf": "qemu-elf"},
+    },
+    "hung-panic": {
+        "how": "the hangs of kpeek.mode=hung with hung_task_panic=1 and crashkernel=96M; "
+               "after the truth hung_task_timeout_secs=5, the detector panics; the capture "
+               "kernel runs makedumpfile -F -d 31 to ttyS2; makedumpfile -R reassembles it",
+        "vmcoreinfo": True,
+        "dumps": {"vmcore.kdump.flat": "kdump-compressed-flattened",
+                  "vmcore.kdump": "kdump-compressed"},
+    },
     "live-nokaslr": {
         "how": "booted with nokaslr; the kernel's own lx-ps run in real GDB over QEMU's gdbstub",
         "vmcoreinfo": False,

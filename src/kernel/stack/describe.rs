@@ -98,6 +98,23 @@ impl Unwinder<'_> {
         })
     }
 
+    /// The module symbol (function or object, data included) whose extent
+    /// holds `addr`: (name, offset into it, module).
+    pub fn module_object_at(&self, addr: u64) -> Option<(String, u64, String)> {
+        self.modules.iter().find_map(|m| {
+            let pos = m.sized.partition_point(|&(v, _, _)| v <= addr);
+            let &(value, size, name_at) = m.sized.get(pos.checked_sub(1)?)?;
+            let offset = addr - value;
+            (offset < size)
+                .then(|| Some((self.module_symbol_name(name_at)?, offset, m.name.clone())))?
+        })
+    }
+
+    /// `THREAD_SIZE`: the size of a task's kernel stack.
+    pub fn thread_size(&self) -> u64 {
+        self.thread_size
+    }
+
     fn module_symbol_name(&self, at: u64) -> Option<String> {
         if let Ok(cache) = self.module_names.lock() {
             if let Some(n) = cache.get(&at) {

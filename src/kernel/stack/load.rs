@@ -19,6 +19,9 @@ pub(super) struct ModuleCode {
     pub(super) orc: OrcTable,
     /// `mod->kallsyms`: the symbols' values and name addresses, by value.
     pub(super) symbols: Vec<(u64, u64)>,
+    /// The symbols with a size (functions and objects: the module's data
+    /// too): value, size and name address, by value.
+    pub(super) sized: Vec<(u64, u64, u64)>,
 }
 
 /// ORC tables not parsed yet: the run-time address of the first ip, the
@@ -130,11 +133,28 @@ impl Unwinder<'_> {
                     })
                     .collect();
                 symbols.sort_unstable();
+                let mut sized: Vec<(u64, u64, u64)> = raw
+                    .chunks_exact(24)
+                    .skip(1)
+                    .filter_map(|s| {
+                        let st_name = u32::from_le_bytes(s[0..4].try_into().ok()?);
+                        let shndx = u16::from_le_bytes(s[6..8].try_into().ok()?);
+                        let value = u64::from_le_bytes(s[8..16].try_into().ok()?);
+                        let size = u64::from_le_bytes(s[16..24].try_into().ok()?);
+                        (shndx != 0 && st_name != 0 && size != 0).then_some((
+                            value,
+                            size,
+                            strtab.wrapping_add(u64::from(st_name)),
+                        ))
+                    })
+                    .collect();
+                sized.sort_unstable();
                 Ok(ModuleCode {
                     name,
                     text: (start, start.saturating_add(len)),
                     orc,
                     symbols,
+                    sized,
                 })
             };
             match one() {
