@@ -640,6 +640,11 @@ def main():
     lines += live_rows()
     lines += live_rows(threads=1000)
     lines += live_drgn_rows()
+    # The running kernel: kpeek --kcore against drgn -k inside one guest.
+    kcore = subprocess.run([sys.executable, os.path.join(ROOT, "benches", "kcore_guest.py")],
+                           capture_output=True, text=True, env=dict(os.environ, DRGN_PYTHON=PY))
+    lines += kcore.stdout.splitlines() if kcore.returncode == 0 else \
+        ["", f"(kcore rows skipped: {kcore.stderr.strip()[-300:]})"]
 
     lines += [
         "",
