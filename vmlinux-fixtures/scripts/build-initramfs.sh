@@ -16,7 +16,9 @@ trap 'rm -rf "$stage"' EXIT
 gcc -O2 -static -pthread -Wall -o "$stage/kpw" "$here/guest/kpw.c"
 gcc -O2 -static -Wall -o "$stage/kptruth" "$here/guest/kptruth.c"
 rm -rf "$stage/module" && cp -r "$here/guest/module" "$stage/module"
-make -s -C "$tree" M="$stage/module" modules >/dev/null
+# No path of this machine in the module's debug info (see build-kernel.sh).
+KCFLAGS="-fdebug-prefix-map=$tree=/usr/src/kpeek-fixture/$(basename "$tree") -fdebug-prefix-map=$stage=/usr/src/kpeek-fixture/guest" \
+    make -s -C "$tree" M="$stage/module" modules >/dev/null
 
 # Copy a dynamically linked program and every library it needs.
 copy_dynamic() { # ROOT PROGRAM

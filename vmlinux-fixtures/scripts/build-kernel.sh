@@ -39,6 +39,10 @@ done < <(cat "$here/config/common.frag" "$here/config/$dwarf")
 [ $fail = 0 ] || exit 1
 # Fixed build identity so a rebuild from the same inputs is recognisable.
 export KBUILD_BUILD_USER=kpeek KBUILD_BUILD_HOST=fixtures KBUILD_BUILD_TIMESTAMP="Sun Jan 1 00:00:00 UTC 2023"
+# The build directory must not end up in the debug info (DW_AT_comp_dir,
+# file names): the fixtures are committed. Each file is named under a
+# neutral root instead (build-initramfs.sh does the same for the module).
+export KCFLAGS="-fdebug-prefix-map=$tree=/usr/src/kpeek-fixture/linux-$ver"
 make -j"$(nproc)" -s vmlinux bzImage scripts_gdb
 make -j"$(nproc)" -s modules  # also writes Module.symvers for out-of-tree modules
 echo "$want" > .kpeek-config-hash
