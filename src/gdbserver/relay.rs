@@ -410,22 +410,7 @@ impl Relay {
 
     /// QEMU's stop reply with kpeek's thread id in it.
     fn stop_packet(&self, t: &Table) -> Vec<u8> {
-        let tid = self.stop_tid(t);
-        let reply = String::from_utf8_lossy(&self.stop_reply).into_owned();
-        let signal = match reply.as_bytes().first() {
-            Some(b'T' | b'S') if reply.len() >= 3 => &reply[1..3],
-            // W/X (the guest is gone) pass as they are.
-            Some(b'W' | b'X') => return self.stop_reply.clone(),
-            _ => "05",
-        };
-        let rest: String = reply
-            .get(3..)
-            .unwrap_or("")
-            .split(';')
-            .filter(|f| !f.is_empty() && !f.starts_with("thread:"))
-            .map(|f| format!("{f};"))
-            .collect();
-        format!("T{signal}thread:{tid:x};{rest}").into_bytes()
+        stop_packet(&self.stop_reply, self.stop_tid(t))
     }
 
     /// `qOffsets`: as for a dump (see [`super::section_offsets`]).
@@ -648,25 +633,57 @@ impl Relay {
 
     /// `vCont` actions with kpeek's thread ids turned into QEMU's vCPUs.
     fn translate_vcont(&self, t: &Table, actions: &[u8]) -> std::result::Result<Vec<u8>, String> {
-        let mut out = b"vCont".to_vec();
-        for action in actions.split(|&b| b == b';') {
-            out.push(b';');
-            match action.iter().position(|&b| b == b':') {
-                None => out.extend_from_slice(action),
-                Some(colon) => {
-                    let tid = parse_hex(&action[colon + 1..]).unwrap_or(0) as usize;
-                    let cpu = vcpu_of(t, tid).ok_or_else(|| {
+        translate_vcont(t, &self.qemu.vcpu_ids, actions)
+    }
+}
+
+/// `vCont` actions (after `vCont;`) with kpeek's thread ids turned into
+/// QEMU's ids of the vCPUs they run on (`vcpu_ids`, in CPU order).
+fn translate_vcont(
+    t: &Table,
+    vcpu_ids: &[String],
+    actions: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    let mut out = b"vCont".to_vec();
+    for action in actions.split(|&b| b == b';') {
+        out.push(b';');
+        match action.iter().position(|&b| b == b':') {
+            None => out.extend_from_slice(action),
+            Some(colon) => {
+                let tid = parse_hex(&action[colon + 1..]).unwrap_or(0) as usize;
+                let id = vcpu_of(t, tid)
+                    .and_then(|c| vcpu_ids.get(c))
+                    .ok_or_else(|| {
                         format!(
-                            "GDB asked to resume thread {tid:#x}, a task that is not on a CPU:                              only CPUs and the tasks running on them can step"
+                            "GDB asked to resume thread {tid:#x}, a task that is not on a CPU: \
+                         only CPUs and the tasks running on them can step"
                         )
                     })?;
-                    out.extend_from_slice(&action[..=colon]);
-                    out.extend_from_slice(self.qemu.vcpu_ids[cpu].as_bytes());
-                }
+                out.extend_from_slice(&action[..=colon]);
+                out.extend_from_slice(id.as_bytes());
             }
         }
-        Ok(out)
     }
+    Ok(out)
+}
+
+/// QEMU's stop reply with `tid` as its thread (W/X, the guest gone, as
+/// they are).
+fn stop_packet(reply: &[u8], tid: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    let signal = match text.as_bytes().first() {
+        Some(b'T' | b'S') if text.len() >= 3 => &text[1..3],
+        Some(b'W' | b'X') => return reply.to_vec(),
+        _ => "05",
+    };
+    let rest: String = text
+        .get(3..)
+        .unwrap_or("")
+        .split(';')
+        .filter(|f| !f.is_empty() && !f.starts_with("thread:"))
+        .map(|f| format!("{f};"))
+        .collect();
+    format!("T{signal}thread:{tid:x};{rest}").into_bytes()
 }
 
 /// The vCPU behind a thread: a CPU, or a task running on one.
@@ -886,6 +903,60 @@ mod tests {
         );
         assert_eq!(stop_thread(b"T02thread:01;"), Some(&b"01"[..]));
         assert_eq!(stop_thread(b"S05"), None);
+    }
+
+    fn table_of_a_cpu_a_running_task_and_a_sleeper() -> Table {
+        Table::new(
+            vec![
+                Entry {
+                    tid: 0x800000,
+                    label: "CPU 0".into(),
+                    regs: Regs::Vcpu(0),
+                },
+                Entry {
+                    tid: 0x800001,
+                    label: "CPU 1".into(),
+                    regs: Regs::Vcpu(1),
+                },
+                Entry {
+                    tid: 52,
+                    label: "52 kpw-spin, on CPU 1".into(),
+                    regs: Regs::Vcpu(1),
+                },
+                Entry {
+                    tid: 40,
+                    label: "40 kpw-alpha".into(),
+                    regs: Regs::Saved(Box::new(None)),
+                },
+            ],
+            vec![None, Some(52)],
+        )
+    }
+
+    #[test]
+    fn vcont_threads_become_vcpus_and_sleepers_cannot_step() {
+        let t = table_of_a_cpu_a_running_task_and_a_sleeper();
+        let ids = ["p01.01".to_owned(), "p01.02".to_owned()];
+        assert_eq!(
+            translate_vcont(&t, &ids, b"s:34;c").expect("a task on CPU 1"),
+            b"vCont;s:p01.02;c"
+        );
+        assert_eq!(
+            translate_vcont(&t, &ids, b"c").expect("no thread"),
+            b"vCont;c"
+        );
+        let why = translate_vcont(&t, &ids, b"s:28;c").expect_err("a sleeping task");
+        assert!(why.contains("not on a CPU"), "{why}");
+    }
+
+    #[test]
+    fn stop_replies_name_kpeeks_thread() {
+        assert_eq!(
+            stop_packet(b"T05thread:p01.02;swbreak:;", 52),
+            b"T05thread:34;swbreak:;"
+        );
+        assert_eq!(stop_packet(b"S02", 0x800000), b"T02thread:800000;");
+        assert_eq!(stop_packet(b"W00", 1), b"W00");
     }
 
     #[test]
