@@ -1,5 +1,5 @@
 # kpeek for GDB: `source gdb-scripts/kpeek.py`, then lx-ps, lx-threads,
-# lx-dmesg, lx-lsmod, lx-cpus, lx-version, lx-cmdline, lx-pahole, lx-info,
+# lx-dmesg, lx-lsmod, lx-cpus, lx-version, lx-cmdline, lx-pahole, lx-info, lx-symbols,
 # `kpeek ARGS...` for any kpeek command, and the functions $lx_current()
 # and $lx_task_by_pid(PID) (also as $kpeek_current and $kpeek_task_by_pid).
 #
@@ -368,6 +368,107 @@ $lx_task_by_pid(PID)"""
             if t["pid"] == pid:
                 return _task(t["task"])
         raise gdb.GdbError("No task of PID " + str(pid))
+
+
+class _LxSymbols(gdb.Command):
+    """Load the kernel's symbols at their run-time addresses, and every loaded module's.
+
+Usage: lx-symbols [DIR...]
+The vmlinux GDB has is moved by the KASLR offset kpeek found (as `file vmlinux -o OFFSET`;
+per-CPU variables stay put on kernels that link them at 0). Each loaded module's debug file
+(NAME.ko, also .ko.xz/.ko.gz/.ko.zst) is looked for in the DIRs given, then
+/lib/modules/RELEASE and /usr/lib/debug/lib/modules/RELEASE (recursively), and added with
+add-symbol-file at the addresses of its sections in the running kernel (mod->sect_attrs)."""
+
+    def __init__(self):
+        super().__init__("lx-symbols", gdb.COMMAND_FILES, gdb.COMPLETE_FILENAME)
+        self.tmp = None
+
+    def _runtime(self, symbol):
+        return int(json.loads(KPEEK.run(["read", symbol, "1", "--format", "json"]))["address"], 16)
+
+    def _vmlinux(self, offset):
+        objfile = gdb.current_progspace().filename
+        if not objfile:
+            gdb.write("lx-symbols: GDB has no vmlinux loaded: only modules are added\n")
+            return
+        try:
+            have = int(gdb.parse_and_eval("(unsigned long)&linux_banner"))
+        except gdb.error:
+            have = None
+        if have == self._runtime("linux_banner"):
+            gdb.write("lx-symbols: %s already at its run-time addresses\n" % objfile)
+            return
+        try:
+            zero_percpu = int(gdb.parse_and_eval("(unsigned long)&__per_cpu_start")) == 0
+        except gdb.error:
+            zero_percpu = False
+        percpu = " -s .data..percpu 0" if zero_percpu else ""
+        gdb.execute("symbol-file", to_string=True)
+        gdb.execute("add-symbol-file %s -o %#x%s" % (objfile, offset, percpu), to_string=True)
+        gdb.write("lx-symbols: %s at KASLR offset %#x\n" % (objfile, offset))
+
+    def _find(self, name, dirs):
+        wanted = {name, name.replace("_", "-")}
+        for top in dirs:
+            if not os.path.isdir(top):
+                continue
+            for root, _, files in os.walk(top):
+                for f in files:
+                    for ext in (".ko", ".ko.xz", ".ko.gz", ".ko.zst"):
+                        if f.endswith(ext) and f[: -len(ext)] in wanted:
+                            return os.path.join(root, f)
+        return None
+
+    def _plain(self, path):
+        """A decompressed copy of a compressed .ko, or the file itself."""
+        if path.endswith(".ko"):
+            return path
+        import tempfile
+        if self.tmp is None:
+            self.tmp = tempfile.mkdtemp(prefix="kpeek-lx-symbols-")
+        out = os.path.join(self.tmp, os.path.basename(path).rsplit(".", 1)[0])
+        if path.endswith(".xz"):
+            import lzma
+            data = lzma.open(path).read()
+        elif path.endswith(".gz"):
+            import gzip
+            data = gzip.open(path).read()
+        else:
+            r = subprocess.run(["zstd", "-qdc", path], capture_output=True)
+            if r.returncode != 0:
+                raise gdb.GdbError("lx-symbols: cannot decompress %s (zstd)" % path)
+            data = r.stdout
+        with open(out, "wb") as f:
+            f.write(data)
+        return out
+
+    def invoke(self, arg, from_tty):
+        dirs = gdb.string_to_argv(arg)
+        info = _info()
+        offset = int(info["kaslr_offset"], 16)
+        release = info.get("release") or ""
+        dirs += ["/lib/modules/" + release, "/usr/lib/debug/lib/modules/" + release]
+        confirm = gdb.parameter("confirm")
+        gdb.execute("set confirm off")
+        try:
+            self._vmlinux(offset)
+            modules = json.loads(KPEEK.run(["lsmod", "--format", "json"]))["modules"]
+            for m in modules:
+                path = self._find(m["name"], dirs)
+                if path is None:
+                    gdb.write("lx-symbols: no debug file for module %s\n" % m["name"])
+                    continue
+                sections = {s["name"]: s["address"] for s in m.get("sections", [])}
+                text = sections.pop(".text", m["address"])
+                args = "".join(" -s %s %s" % (n, a) for n, a in sections.items())
+                gdb.execute("add-symbol-file %s %s%s" % (self._plain(path), text, args), to_string=True)
+                gdb.write("lx-symbols: %s (%s) at %s\n" % (m["name"], path, text))
+        finally:
+            gdb.execute("set confirm %s" % ("on" if confirm else "off"))
+
+
+_LxSymbols()
 
 
 def _registered(name):

@@ -234,11 +234,33 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
     for fixture in Fixture::all() {
         let guest = Guest::boot(&fixture, "");
         let source = format!("source {}", script());
+        // lx-symbols: the vmlinux moved by the KASLR offset, the module's
+        // .ko added at its sections' addresses; checked against kallsyms.
+        let truth = guest.truth();
+        let module_kallsyms = |name: &str| {
+            truth.files["/proc/kallsyms"].lines().find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() >= 4 && f[2] == name && f[3] == "[kpeek_fixture]")
+                    .then(|| u64::from_str_radix(f[0], 16).ok())
+                    .flatten()
+            })
+        };
+        let thread_fn = module_kallsyms("kpeek_fixture_thread").expect("kallsyms");
+        let counter = module_kallsyms("kpeek_fixture_counter").expect("kallsyms");
+        let ko_dir = fixture.kernel_file("kpeek_fixture.ko");
+        let lx_symbols = format!("lx-symbols {}", ko_dir.parent().expect("dir").display());
+        let info_counter = format!("info symbol {counter:#x}");
         let out = gdb(
             &fixture,
             guest.port,
             &[
                 &source,
+                "echo @@SYMBOLS\\n",
+                &lx_symbols,
+                "p/x (unsigned long)&linux_banner",
+                "info address kpeek_fixture_thread",
+                &info_counter,
+                "info line kpeek_fixture_thread",
                 "echo @@JSON\\n",
                 "kpeek ps --threads --format json",
                 "echo @@LXPS\\n",
@@ -252,9 +274,30 @@ fn the_gdb_extension_lists_a_kaslr_guest_like_its_own_proc() {
                 "echo @@END\\n",
             ],
         );
+        let symbols = between(&out, "@@SYMBOLS\n", "@@JSON");
+        let banner = truth.kallsyms("linux_banner").expect("kallsyms");
+        assert!(
+            symbols.contains(&format!("= {banner:#x}")),
+            "{}: linux_banner after lx-symbols:\n{symbols}",
+            fixture.name
+        );
+        assert!(
+            symbols.contains(&format!("is a function at address {thread_fn:#x}")),
+            "{}: the module's function at its kallsyms address:\n{symbols}",
+            fixture.name
+        );
+        assert!(
+            symbols.contains("kpeek_fixture_counter in section .data"),
+            "{}: the module's data at its kallsyms address:\n{symbols}",
+            fixture.name
+        );
+        assert!(
+            symbols.contains("kpeek_fixture.c\" starts at address"),
+            "{}: the module's source lines:\n{symbols}",
+            fixture.name
+        );
         let json: serde_json::Value = serde_json::from_str(&between(&out, "@@JSON\n", "@@LXPS"))
             .expect("kpeek ps json through gdb");
-        let truth = guest.truth();
         check_tasks(&fixture, json["tasks"].as_array().expect("tasks"), &truth);
         check_stacks(&fixture, &between(&out, "@@BT\n", "@@CPUS"), &truth);
         let cpus = between(&out, "@@CPUS\n", "@@END");

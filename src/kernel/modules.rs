@@ -31,6 +31,20 @@ pub struct Module {
     pub address: VirtAddr,
     /// Its taint letters (`O` out of tree, `E` unsigned, ...).
     pub taints: String,
+    /// Its ELF sections' run-time addresses (`mod->sect_attrs`, what
+    /// `/sys/module/NAME/sections/` shows), in the module's order: what
+    /// GDB's `add-symbol-file` needs. Empty when the kernel keeps none
+    /// (no `CONFIG_KALLSYMS`/`CONFIG_SYSFS`) or its layout is unknown.
+    pub sections: Vec<Section>,
+}
+
+/// One section of a loaded module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Section {
+    /// `.text`, `.data`, `.bss`, ...
+    pub name: String,
+    /// Where it was loaded.
+    pub address: VirtAddr,
 }
 
 /// The module list with what went wrong on the way.
@@ -99,6 +113,7 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
     let going = d.enumerator("MODULE_STATE_GOING").unwrap_or(2);
     let unformed = d.enumerator("MODULE_STATE_UNFORMED").unwrap_or(3);
 
+    let sect = SectAttrs::new(prog);
     let (modules, warning) = module_addresses(prog)?;
     let mut out = ModuleList::default();
     out.warnings.extend(warning);
@@ -139,6 +154,10 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
                 taint.push('-');
             }
             let (size, core_size, address) = size.of(prog, m)?;
+            let sections = match &sect {
+                Some(sect) => sect.of(prog, m)?,
+                None => Vec::new(),
+            };
             Ok(Module {
                 module: m,
                 name: module_name,
@@ -157,6 +176,7 @@ pub fn for_each_module(prog: &Program) -> Result<ModuleList> {
                 .to_owned(),
                 address,
                 taints: taint,
+                sections,
             })
         };
         let result = read();
@@ -184,6 +204,63 @@ pub(crate) fn module_addresses(prog: &Program) -> Result<(Vec<VirtAddr>, Option<
         .map(|l| VirtAddr(l.0.wrapping_sub(list)))
         .collect();
     Ok((modules, warning))
+}
+
+/// Where `mod->sect_attrs` keeps each section's name and address: an
+/// array of `struct module_sect_attr` after `nsections`, the name in
+/// `battr.attr.name` (Linux 5.8 and later) or `name` (before).
+struct SectAttrs {
+    sect_attrs: u64,
+    nsections: u64,
+    attrs: u64,
+    elem: u64,
+    name: u64,
+    address: u64,
+}
+
+/// More sections than any module has.
+const MAX_SECTIONS: u32 = 1024;
+
+impl SectAttrs {
+    fn new(prog: &Program) -> Option<SectAttrs> {
+        let d = &prog.debug;
+        Some(SectAttrs {
+            sect_attrs: d.member("module", "sect_attrs").ok()?.offset,
+            nsections: d.member("module_sect_attrs", "nsections").ok()?.offset,
+            attrs: d.member("module_sect_attrs", "attrs").ok()?.offset,
+            elem: d.type_size("module_sect_attr").ok().filter(|&s| s > 0)?,
+            name: d
+                .member("module_sect_attr", "battr.attr.name")
+                .or_else(|_| d.member("module_sect_attr", "name"))
+                .ok()?
+                .offset,
+            address: d.member("module_sect_attr", "address").ok()?.offset,
+        })
+    }
+
+    /// The sections of the module at `m`.
+    fn of(&self, prog: &Program, m: VirtAddr) -> Result<Vec<Section>> {
+        let at = prog.read_u64(VirtAddr(m.0 + self.sect_attrs))?;
+        if at == 0 {
+            return Ok(Vec::new());
+        }
+        let n = prog.read_u32(VirtAddr(at + self.nsections))?;
+        if n > MAX_SECTIONS {
+            return Err(crate::Error::Corrupt(format!(
+                "module at {m}: {n} sections in its sect_attrs"
+            )));
+        }
+        (0..u64::from(n))
+            .map(|i| {
+                let attr = at + self.attrs + i * self.elem;
+                let name = prog.read_u64(VirtAddr(attr + self.name))?;
+                Ok(Section {
+                    name: super::info::read_cstr(prog, VirtAddr(name), 64)?,
+                    address: VirtAddr(prog.read_u64(VirtAddr(attr + self.address))?),
+                })
+            })
+            .collect()
+    }
 }
 
 /// `mod->name` of the module at `m`.
