@@ -319,18 +319,25 @@ fn check_dump(fixture: &str, boot: &str, file: &str) {
         .iter()
         .find(|t| t.comm == "kpw-alpha")
         .expect("kpw-alpha in the truth");
-    let want_fns: Vec<String> = proc_stack_functions(alpha.stack.as_deref().unwrap_or(""))
-        .into_iter()
-        .filter(|f| !is_scheduler_frame(f))
-        .collect();
-    assert!(want_fns.iter().any(|f| f.contains("pause")), "{want_fns:?}");
     let num = threads
         .iter()
         .find(|t| t.label == format!("{} kpw-alpha", alpha.tid))
         .map(|t| t.num)
         .expect("kpw-alpha is a thread");
     let bt = gdb(&vmlinux, &server, &[&format!("thread {num}"), "bt"]);
-    let fns = bt_functions(&bt);
+    assert_bt_is_proc_stack(file, &bt, alpha.stack.as_deref().unwrap_or(""));
+}
+
+/// GDB's `bt` of a task sleeping in pause() against its /proc/PID/stack:
+/// it unwinds from the scheduler, and every function of the /proc stack
+/// (the scheduler's own left out) is one of its frames.
+fn assert_bt_is_proc_stack(what: &str, bt: &str, stack: &str) {
+    let want_fns: Vec<String> = proc_stack_functions(stack)
+        .into_iter()
+        .filter(|f| !is_scheduler_frame(f))
+        .collect();
+    assert!(want_fns.iter().any(|f| f.contains("pause")), "{want_fns:?}");
+    let fns = bt_functions(bt);
     assert!(
         fns.iter().any(|f| f == "__schedule" || f == "schedule"),
         "{fns:?}\n{bt}"
@@ -342,7 +349,7 @@ fn check_dump(fixture: &str, boot: &str, file: &str) {
             .any(|g| g == f || (f.starts_with(g.as_str()) && f[g.len()..].starts_with('_')));
         assert!(
             found,
-            "{file}: {f} of /proc/PID/stack not in the bt {fns:?}\n{bt}"
+            "{what}: {f} of /proc/PID/stack not in the bt {fns:?}\n{bt}"
         );
     }
 }
@@ -1124,16 +1131,7 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
             .map(|t| t.num)
             .expect("kpw-alpha is a thread");
         let bt = gdb(&vmlinux, &server, &[&format!("thread {num}"), "bt"]);
-        let fns = bt_functions(&bt);
-        for f in proc_stack_functions(alpha.stack.as_deref().unwrap_or(""))
-            .iter()
-            .filter(|f| !is_scheduler_frame(f))
-        {
-            let found = fns
-                .iter()
-                .any(|g| g == f || (f.starts_with(g.as_str()) && f[g.len()..].starts_with('_')));
-            assert!(found, "{name}: {f} of /proc/PID/stack not in {fns:?}\n{bt}");
-        }
+        assert_bt_is_proc_stack(&name, &bt, alpha.stack.as_deref().unwrap_or(""));
 
         // A breakpoint, then Ctrl-C: GDB runs the guest until told to stop.
         let log = dir.join("gdb.log");

@@ -44,14 +44,7 @@ pub fn run(args: ServeArgs) -> kpeek::Result<()> {
     for notice in &snap.notices {
         super::output::warn(&notice.to_string());
     }
-    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| Error::Io {
-        path: args.listen.to_string().into(),
-        source: e,
-    })?;
-    let addr = listener.local_addr().map_err(|e| Error::Io {
-        path: args.listen.to_string().into(),
-        source: e,
-    })?;
+    let (listener, addr) = bind(args.listen)?;
     let vmlinux = found.clone().unwrap_or_else(|| "VMLINUX".into());
     let offset = snap.kaslr_offset();
     let cpus = snap
@@ -152,14 +145,7 @@ fn relay(args: &ServeArgs, address: &str) -> kpeek::Result<()> {
             &options,
         )?,
     };
-    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| Error::Io {
-        path: args.listen.to_string().into(),
-        source: e,
-    })?;
-    let addr = listener.local_addr().map_err(|e| Error::Io {
-        path: args.listen.to_string().into(),
-        source: e,
-    })?;
+    let (listener, addr) = bind(args.listen)?;
     let offset = prog.located.layout.kaslr_offset;
     let vmlinux = args
         .target
@@ -212,4 +198,15 @@ fn relay(args: &ServeArgs, address: &str) -> kpeek::Result<()> {
     let served = relay.serve(&listener, &log);
     qemu.detach();
     served
+}
+
+/// Listen on `at`; the address it got (port 0: the one chosen).
+fn bind(at: std::net::SocketAddr) -> kpeek::Result<(std::net::TcpListener, std::net::SocketAddr)> {
+    let io = |e| Error::Io {
+        path: at.to_string().into(),
+        source: e,
+    };
+    let listener = std::net::TcpListener::bind(at).map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    Ok((listener, addr))
 }

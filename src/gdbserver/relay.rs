@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::arch::Registers;
 use crate::kernel::Program;
-use crate::live::qemu::QemuGdb;
+use crate::live::qemu::{from_hex, unescape, QemuGdb};
 use crate::{Error, Result};
 
 use super::serve::PACKET_BUFFER;
@@ -733,15 +733,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
-        .collect()
-}
-
 /// What GDB sent.
 enum Incoming {
     Packet(Vec<u8>),
@@ -876,19 +867,6 @@ impl Client {
         packet.extend_from_slice(format!("#{sum:02x}").as_bytes());
         self.write(&packet)
     }
-}
-
-/// Undo the binary escapes of GDB's packets (`}` then the byte ^ 0x20).
-fn unescape(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut bytes = raw.iter();
-    while let Some(&b) = bytes.next() {
-        match b {
-            b'}' => out.push(bytes.next().map_or(0, |&n| n ^ 0x20)),
-            b => out.push(b),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

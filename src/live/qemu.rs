@@ -164,7 +164,7 @@ impl Conn {
 }
 
 /// Undo the protocol's run-length (`*`) and binary (`}`) encodings.
-fn unescape(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -188,7 +188,8 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
+/// Hex digits to bytes (`None` for an odd count or a non-hex digit).
+pub(crate) fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
