@@ -362,12 +362,78 @@ $lx_task_by_pid(PID)"""
         super().__init__(name)
 
     def invoke(self, pid):
-        pid = int(pid)
+        return _TaskByPid.find(int(pid))
+
+    @staticmethod
+    def find(pid):
         tasks = json.loads(KPEEK.run(["ps", "--threads", "--format", "json", "-p", str(pid)]))["tasks"]
         for t in tasks:
             if t["pid"] == pid:
                 return _task(t["task"])
         raise gdb.GdbError("No task of PID " + str(pid))
+
+
+class _Module(gdb.Function):
+    """Return a loaded module (a struct module) by name, found by kpeek.
+
+$lx_module("NAME")"""
+
+    def __init__(self, name):
+        super().__init__(name)
+
+    def invoke(self, name):
+        name = name.string()
+        for m in json.loads(KPEEK.run(["lsmod", "--format", "json"]))["modules"]:
+            if m["name"] == name:
+                return gdb.parse_and_eval("*(struct module *)%s" % m["module"])
+        raise gdb.GdbError("Unable to find MODULE " + name)
+
+
+class _ContainerOf(gdb.Function):
+    """Return a pointer to the structure a member is in.
+
+$container_of(PTR, "TYPE", "MEMBER"): PTR points at MEMBER of a TYPE (e.g. "struct task_struct")."""
+
+    def __init__(self, name):
+        super().__init__(name)
+
+    def invoke(self, ptr, typename, member):
+        typename, member = typename.string(), member.string()
+        offset = int(gdb.parse_and_eval("(unsigned long)&((%s *)0)->%s" % (typename, member)))
+        return gdb.parse_and_eval("(%s *)%#x" % (typename, int(ptr) - offset))
+
+
+class _ThreadInfo(gdb.Function):
+    """Return a task's struct thread_info.
+
+$lx_thread_info(TASK): TASK a struct task_struct (e.g. $lx_current())."""
+
+    def __init__(self, name):
+        super().__init__(name)
+
+    def invoke(self, task):
+        return _thread_info(task)
+
+
+def _thread_info(task):
+    # x86_64 keeps it at the start of the task (CONFIG_THREAD_INFO_IN_TASK);
+    # elsewhere it is at the base of the task's stack.
+    try:
+        return task["thread_info"]
+    except gdb.error:
+        return task["stack"].cast(gdb.lookup_type("struct thread_info").pointer()).dereference()
+
+
+class _ThreadInfoByPid(gdb.Function):
+    """Return the struct thread_info of the task with a PID.
+
+$lx_thread_info_by_pid(PID)"""
+
+    def __init__(self, name):
+        super().__init__(name)
+
+    def invoke(self, pid):
+        return _thread_info(_TaskByPid.find(int(pid)))
 
 
 class _LxSymbols(gdb.Command):
@@ -479,10 +545,20 @@ def _registered(name):
         return False
 
 
-for _name, _cls in (("current", _Current), ("task_by_pid", _TaskByPid)):
+# One policy for names: kpeek's functions are always $kpeek_NAME, and also
+# the kernel's name ($lx_NAME, $container_of) unless the kernel's own
+# scripts registered it first (theirs is then left alone).
+for _name, _kernel, _cls in (
+    ("current", "lx_current", _Current),
+    ("task_by_pid", "lx_task_by_pid", _TaskByPid),
+    ("module", "lx_module", _Module),
+    ("container_of", "container_of", _ContainerOf),
+    ("thread_info", "lx_thread_info", _ThreadInfo),
+    ("thread_info_by_pid", "lx_thread_info_by_pid", _ThreadInfoByPid),
+):
     _cls("kpeek_" + _name)
-    if not _registered("lx_" + _name):
-        _cls("lx_" + _name)
+    if not _registered(_kernel):
+        _cls(_kernel)
 
 # Start the helper now if GDB already has the vmlinux.
 KPEEK.prepare()

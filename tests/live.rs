@@ -413,6 +413,11 @@ fn kpeek_py_lx_ps_prints_exactly_what_the_kernels_own_lx_ps_prints() {
         "lx-cpus",
         "p $lx_current(0).pid",
         "p $lx_task_by_pid(1).comm",
+        "p $lx_module(\"kpeek_fixture\").name",
+        "p $lx_module(\"kpeek_fixture\").state",
+        "p $container_of(init_task.tasks.next, \"struct task_struct\", \"tasks\")->pid",
+        "p $lx_thread_info($lx_task_by_pid(1)).flags",
+        "p $lx_thread_info_by_pid(1).flags",
     ];
     for fixture in Fixture::all() {
         let guest = Guest::boot(&fixture, "nokaslr");
@@ -431,7 +436,10 @@ fn kpeek_py_lx_ps_prints_exactly_what_the_kernels_own_lx_ps_prints() {
         script.push(ours);
         for (i, c) in commands.iter().enumerate() {
             script.push(format!("echo @@KPEEK{i}\\n"));
-            script.push(c.replace("$lx_", "$kpeek_"));
+            script.push(
+                c.replace("$lx_", "$kpeek_")
+                    .replace("$container_of", "$kpeek_container_of"),
+            );
         }
         script.push("echo @@END\\n".to_owned());
         let script: Vec<&str> = script.iter().map(String::as_str).collect();
