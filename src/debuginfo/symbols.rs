@@ -1,11 +1,12 @@
 //! The ELF symbol table (`.symtab`) of a kernel image.
 
-use std::collections::HashMap;
+use std::hash::Hasher;
 use std::sync::OnceLock;
 
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
 
+use super::hash::FxHasher;
 use crate::addr::LinkAddr;
 
 /// One ELF symbol.
@@ -19,18 +20,36 @@ pub struct Symbol {
     pub size: u64,
 }
 
+/// One symbol; its name is `names[name.0..name.1]`.
 #[derive(Debug, Clone)]
 struct Entry {
-    name: Box<str>,
+    name: (u32, u32),
     addr: u64,
     size: u64,
+}
+
+/// The first symbol of each name: an open-addressing table of indexes
+/// into the entries, by the Fx hash of the name (a distro vmlinux has
+/// about 130,000 symbols: one allocation instead of one per name).
+#[derive(Debug, Default)]
+struct NameTable {
+    /// `u32::MAX` marks an empty slot; the length is a power of two.
+    slots: Vec<u32>,
+}
+
+fn name_hash(name: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(name.as_bytes());
+    h.finish()
 }
 
 /// The symbols of one file, indexed by name and by address.
 #[derive(Debug, Default)]
 pub(crate) struct SymbolTable {
     entries: Vec<Entry>,
-    by_name: HashMap<Box<str>, usize>,
+    /// Every name, one after another.
+    names: String,
+    by_name: NameTable,
     /// Indexes of function and object symbols, sorted by address.
     by_addr: Vec<usize>,
     percpu: Option<(u64, u64)>,
@@ -56,6 +75,11 @@ impl SymbolTable {
         let mut table = SymbolTable::default();
         // Candidates for the kallsyms view: (index, weak).
         let mut kallsyms = Vec::new();
+        let count = elf.elf_symbol_table().len();
+        table.entries.reserve(count);
+        table.by_addr.reserve(count);
+        kallsyms.reserve(count);
+        table.names.reserve(count * 24);
         for sym in elf.symbols() {
             let Ok(name) = sym.name() else { continue };
             if name.is_empty() {
@@ -69,14 +93,7 @@ impl SymbolTable {
                 SymbolKind::Unknown => matches!(sym.section(), SymbolSection::Section(_)),
                 _ => false,
             };
-            let idx = table.entries.len();
-            table.entries.push(Entry {
-                name: name.into(),
-                addr: sym.address(),
-                size: sym.size(),
-            });
-            // The first definition of a name wins (local symbols can repeat).
-            table.by_name.entry(name.into()).or_insert(idx);
+            let idx = table.push(name, sym.address(), sym.size());
             if code_or_data {
                 table.by_addr.push(idx);
             }
@@ -90,9 +107,8 @@ impl SymbolTable {
         }
         table.finish();
         table.num_syms = table
-            .by_name
-            .get("kallsyms_num_syms")
-            .and_then(|&i| read_u32(&elf, table.entries[i].addr));
+            .find("kallsyms_num_syms")
+            .and_then(|i| read_u32(&elf, table.entries[i].addr));
         table.candidates = kallsyms;
         table
     }
@@ -111,12 +127,93 @@ impl SymbolTable {
         })
     }
 
-    /// Sorts the address index and finds the per-CPU range.
+    /// Adds a symbol; returns its index.
+    fn push(&mut self, name: &str, addr: u64, size: u64) -> usize {
+        let idx = self.entries.len();
+        let start = self.names.len();
+        self.names.push_str(name);
+        // Beyond 4 GiB of names or 4 billion symbols: not a kernel (the
+        // name is then empty and cannot be found by name).
+        let (start, end) = match (u32::try_from(start), u32::try_from(self.names.len())) {
+            (Ok(s), Ok(e)) if u32::try_from(idx).is_ok_and(|i| i < u32::MAX) => (s, e),
+            _ => (0, 0),
+        };
+        self.entries.push(Entry {
+            name: (start, end),
+            addr,
+            size,
+        });
+        idx
+    }
+
+    fn name(&self, idx: usize) -> &str {
+        let (a, b) = self.entries[idx].name;
+        self.names.get(a as usize..b as usize).unwrap_or("")
+    }
+
+    /// The index of the first symbol called `name`.
+    fn find(&self, name: &str) -> Option<usize> {
+        let slots = &self.by_name.slots;
+        if slots.is_empty() {
+            return None;
+        }
+        let mask = slots.len() - 1;
+        let mut at = name_hash(name) as usize & mask;
+        loop {
+            let idx = slots[at];
+            if idx == u32::MAX {
+                return None;
+            }
+            if self.name(idx as usize) == name {
+                return Some(idx as usize);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Indexes every name (the first symbol of a name wins: local symbols
+    /// can repeat).
+    fn index_names(&mut self) {
+        let n = self.entries.len();
+        let len = (n * 2).max(16).next_power_of_two();
+        let mut slots = vec![u32::MAX; len];
+        let mask = len - 1;
+        for idx in 0..n {
+            let name = self.name(idx);
+            if name.is_empty() {
+                continue;
+            }
+            let mut at = name_hash(name) as usize & mask;
+            loop {
+                let other = slots[at];
+                if other == u32::MAX {
+                    slots[at] = idx as u32;
+                    break;
+                }
+                if self.name(other as usize) == name {
+                    break;
+                }
+                at = (at + 1) & mask;
+            }
+        }
+        self.by_name.slots = slots;
+    }
+
+    /// Indexes the names, sorts the address index and finds the per-CPU
+    /// range.
     fn finish(&mut self) {
+        self.index_names();
         let entries = &self.entries;
-        self.by_addr
-            .sort_by_key(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size)));
-        let addr = |name: &str| self.by_name.get(name).map(|&i| self.entries[i].addr);
+        // By address, largest first, then in table order (a stable sort's
+        // order, sorted unstably on keys side by side).
+        let mut keys: Vec<(u64, std::cmp::Reverse<u64>, usize)> = self
+            .by_addr
+            .iter()
+            .map(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size), i))
+            .collect();
+        keys.sort_unstable();
+        self.by_addr = keys.into_iter().map(|k| k.2).collect();
+        let addr = |name: &str| self.find(name).map(|i| self.entries[i].addr);
         self.percpu = match (addr("__per_cpu_start"), addr("__per_cpu_end")) {
             (Some(0), Some(end)) => Some((0, end)),
             _ => None,
@@ -130,7 +227,7 @@ impl SymbolTable {
     /// linker-script boundaries last, then fewer leading underscores, then
     /// `nm -n` order (by name).
     fn kallsyms_order(&self, candidates: &[(usize, bool)], all_symbols: bool) -> Vec<usize> {
-        let addr = |name: &str| self.by_name.get(name).map(|&i| self.entries[i].addr);
+        let addr = |name: &str| self.find(name).map(|i| self.entries[i].addr);
         let ranges: Vec<(u64, u64, &str)> = [("_stext", "_etext"), ("_sinittext", "_einittext")]
             .iter()
             .filter_map(|&(s, e)| Some((addr(s)?, addr(e)?, e)))
@@ -140,7 +237,7 @@ impl SymbolTable {
             .copied()
             .filter(|&(i, _)| {
                 let e = &self.entries[i];
-                let name = &*e.name;
+                let name = self.name(i);
                 if all_symbols || name.starts_with("__start_") || name.starts_with("__stop_") {
                     return true;
                 }
@@ -156,12 +253,13 @@ impl SymbolTable {
         let entries = &self.entries;
         kept.sort_by(|&(a, wa), &(b, wb)| {
             let (ea, eb) = (&entries[a], &entries[b]);
+            let (na, nb) = (self.name(a), self.name(b));
             ea.addr
                 .cmp(&eb.addr)
                 .then(wa.cmp(&wb))
-                .then(linker_provided(&ea.name).cmp(&linker_provided(&eb.name)))
-                .then(leading_underscores(&ea.name).cmp(&leading_underscores(&eb.name)))
-                .then(ea.name.cmp(&eb.name))
+                .then(linker_provided(na).cmp(&linker_provided(nb)))
+                .then(leading_underscores(na).cmp(&leading_underscores(nb)))
+                .then(na.cmp(nb))
         });
         kept.into_iter().map(|(i, _)| i).collect()
     }
@@ -211,16 +309,10 @@ impl SymbolTable {
         for (name, addr) in symbols {
             let next = addrs.partition_point(|&a| a <= addr);
             let size = addrs.get(next).map_or(0, |&n| n - addr);
-            let idx = table.entries.len();
-            table.by_name.entry(name.as_str().into()).or_insert(idx);
+            let idx = table.push(&name, addr, size);
             if percpu_end.is_none_or(|end| addr >= end) {
                 table.by_addr.push(idx);
             }
-            table.entries.push(Entry {
-                name: name.into(),
-                addr,
-                size,
-            });
         }
         table.finish();
         // The table is kallsyms itself: its view is every symbol, by address.
@@ -238,14 +330,14 @@ impl SymbolTable {
     fn symbol(&self, idx: usize) -> Symbol {
         let e = &self.entries[idx];
         Symbol {
-            name: e.name.to_string(),
+            name: self.name(idx).to_owned(),
             addr: LinkAddr(e.addr),
             size: e.size,
         }
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<Symbol> {
-        self.by_name.get(name).map(|&i| self.symbol(i))
+        self.find(name).map(|i| self.symbol(i))
     }
 
     /// The nearest function, object or assembly-label symbol at or before
@@ -272,8 +364,8 @@ impl SymbolTable {
         let Some((start, end)) = self.percpu else {
             return false;
         };
-        match self.by_name.get(name) {
-            Some(&i) => {
+        match self.find(name) {
+            Some(i) => {
                 let a = self.entries[i].addr;
                 start <= a && a < end
             }
@@ -338,18 +430,11 @@ mod tests {
     fn table(syms: &[(&str, u64, u64)]) -> SymbolTable {
         let mut t = SymbolTable::default();
         for &(name, addr, size) in syms {
-            let idx = t.entries.len();
-            t.entries.push(Entry {
-                name: name.into(),
-                addr,
-                size,
-            });
-            t.by_name.entry(name.into()).or_insert(idx);
+            let idx = t.push(name, addr, size);
             t.by_addr.push(idx);
         }
-        let entries = &t.entries;
-        t.by_addr
-            .sort_by_key(|&i| (entries[i].addr, std::cmp::Reverse(entries[i].size)));
+        t.finish();
+        t.percpu = None;
         t
     }
 
