@@ -39,14 +39,21 @@ impl UnitInfo {
                 Err(_) => break,
             };
             let offset = header.offset().0 as u64;
-            units.push(UnitInfo {
+            units.push(UnitInfo::new(
                 offset,
-                end: offset + header.length_including_self() as u64,
-                abbrevs: OnceLock::new(),
-                str_offsets_base: OnceLock::new(),
-            });
+                offset + header.length_including_self() as u64,
+            ));
         }
         Ok(units)
+    }
+
+    pub(crate) fn new(offset: u64, end: u64) -> UnitInfo {
+        UnitInfo {
+            offset,
+            end,
+            abbrevs: OnceLock::new(),
+            str_offsets_base: OnceLock::new(),
+        }
     }
 }
 
@@ -294,7 +301,13 @@ impl KernelDebugInfo {
             index.cache_tried = true;
             if let Some((dir, key)) = &cache {
                 match super::cache::load(dir, key) {
-                    super::cache::Cached::Loaded(map) => {
+                    super::cache::Cached::Loaded(map, units) => {
+                        // The units' bounds too: no walk over every unit
+                        // header (unless something listed them already).
+                        let _ = self.units.set(Ok(units
+                            .into_iter()
+                            .map(|(offset, end)| UnitInfo::new(offset, end))
+                            .collect()));
                         index.first = map;
                         index.complete = true;
                         return Ok(());
@@ -335,7 +348,8 @@ impl KernelDebugInfo {
             index.complete = true;
             if let Some((dir, key)) = &cache {
                 // A cache that cannot be written only costs time next run.
-                let _ = super::cache::store(dir, key, &index.first);
+                let bounds: Vec<(u64, u64)> = units.iter().map(|u| (u.offset, u.end)).collect();
+                let _ = super::cache::store(dir, key, &index.first, &bounds);
             }
         }
         Ok(())
