@@ -66,6 +66,32 @@ pub(crate) struct UnitCtx<'a> {
 }
 
 impl<'a> UnitCtx<'a> {
+    /// A unit read once, in a scan over all of them: its abbreviations are
+    /// parsed for this read and dropped after it (kept, they would add up
+    /// to tens of MB over the thousands of units of a distro vmlinux),
+    /// unless a lookup cached them already.
+    pub(crate) fn scan(dw: Dw<'a>, info: &'a UnitInfo) -> Result<UnitCtx<'a>> {
+        if info.abbrevs.get().is_some() {
+            return UnitCtx::new(dw, info);
+        }
+        let header = dw
+            .info
+            .header_from_offset(DebugInfoOffset(info.offset as usize))
+            .map_err(|e| dwarf_err(e, info.offset))?;
+        let abbrevs = header
+            .abbreviations(&dw.abbrev)
+            .map(Arc::new)
+            .map_err(|e| Error::BadDwarf {
+                what: format!("{e} in the abbreviations of unit {:#x}", info.offset),
+            })?;
+        Ok(UnitCtx {
+            dw,
+            info,
+            header,
+            abbrevs,
+        })
+    }
+
     pub(crate) fn new(dw: Dw<'a>, info: &'a UnitInfo) -> Result<UnitCtx<'a>> {
         let header = dw
             .info
@@ -335,7 +361,7 @@ impl KernelDebugInfo {
             }
             let unit = &units[index.next_unit];
             // A unit that does not parse is skipped: the others still index.
-            if let Ok(ctx) = UnitCtx::new(dw, unit) {
+            if let Ok(ctx) = UnitCtx::scan(dw, unit) {
                 let _ = scan_unit(&ctx, &mut index.first);
             }
             index.next_unit += 1;
@@ -460,7 +486,7 @@ pub(crate) fn scan_parallel(dw: Dw<'_>, units: &[UnitInfo]) -> Result<Vec<FirstM
     let scan_chunk = |chunk: &[UnitInfo]| -> Result<FirstMap> {
         let mut map = FirstMap::default();
         for u in chunk {
-            if let Ok(ctx) = UnitCtx::new(dw, u) {
+            if let Ok(ctx) = UnitCtx::scan(dw, u) {
                 let _ = scan_unit(&ctx, &mut map);
             }
         }
