@@ -397,6 +397,105 @@ def live_drgn_rows():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def distro_speed_rows():
+    """Issue 24's rows: Debian's real 6.1 distro kernel (the -dbg vmlinux of
+    benches/distro.sh, the QEMU dump with VMCOREINFO benches/matrix.sh made
+    of it, ~370 tasks) as a new user meets it: first run (no index cache),
+    index cached, no vmlinux; and a live guest of the same kernel, kpeek
+    reading QEMU's memory or its gdbstub against drgn --qemu. Every anchor
+    is measured in this same run."""
+    import glob
+    import shutil
+    import socket
+    import tempfile
+    dbg = sorted(glob.glob(os.path.join(ROOT, "target", "bench", "distro", "vmlinux-*")))
+    if not dbg:
+        return ["", "(Run `benches/distro.sh` first for the distro-kernel speed rows.)"]
+    vmlinux = dbg[-1]
+    abi = os.path.basename(vmlinux)[len("vmlinux-"):]
+    cache = subprocess.run([os.path.join(ROOT, "benches", "matrix.sh"), abi, "--dir"],
+                           capture_output=True, text=True).stdout.strip()
+    core = os.path.join(cache, "vmcoreinfo", "vmcore.elf")
+    if not os.path.exists(core):
+        return ["", f"(Run `benches/matrix.sh {abi}` first for the distro-kernel speed rows.)"]
+    tasks = len(json.loads(subprocess.run([KPEEK, "ps", "--threads", "--format", "json", "--vmlinux", vmlinux,
+                                           "--core", core], capture_output=True).stdout)["tasks"])
+    index = os.path.join(ROOT, "target", "bench", "index-cache")
+    cached = dict(os.environ, KPEEK_CACHE_DIR=index)
+    # Warm the index cache (a lookup of a missing struct indexes every unit).
+    subprocess.run([KPEEK, "pahole", "--vmlinux", vmlinux, "no_such_struct"], env=cached, capture_output=True)
+    rows = ["", f"## Debian's distro kernel {abi}: first run, cached, live (issue 24)", "",
+            f"The -dbg vmlinux ({os.path.getsize(vmlinux) / 1e6:.0f} MB, `benches/distro.sh`) and the QEMU ELF dump with",
+            f"VMCOREINFO `benches/matrix.sh {abi}` made of it ({tasks} tasks). First run: `KPEEK_CACHE=off` (no",
+            "type-name index on disk, as on a first run); cached: the index of an earlier run in `KPEEK_CACHE_DIR`.",
+            f"drgn {drgn_version()}: `benches/drgn_ps.py`, `benches/drgn_bt.py`; pahole {version(['pahole', '--version'])}.",
+            f"(Load average when this section was measured: {os.getloadavg()[0]:.1f}.)", "",
+            "| what | kpeek | anchor |", "|---|---|---|"]
+    drgn_ps = measure([PY, os.path.join(ROOT, "benches", "drgn_ps.py"), vmlinux, core])
+    drgn_bt = measure([PY, os.path.join(ROOT, "benches", "drgn_bt.py"), vmlinux, core])
+    base = ["--core", core]
+    for what, args, env, anchor, name in (
+            ("`ps --threads`, first run", ["ps", "--threads", "--vmlinux", vmlinux], NO_CACHE, drgn_ps, "drgn"),
+            ("`ps --threads`, index cached", ["ps", "--threads", "--vmlinux", vmlinux], cached, drgn_ps, "drgn"),
+            ("`ps --threads`, no vmlinux (the dump's kallsyms and BTF)", ["ps", "--threads"], NO_CACHE, drgn_ps, "drgn"),
+            ("`bt --all` (with source lines), first run", ["bt", "--all", "--vmlinux", vmlinux], NO_CACHE, drgn_bt, "drgn"),
+            ("`bt --all` (with source lines), index cached", ["bt", "--all", "--vmlinux", vmlinux], cached, drgn_bt, "drgn")):
+        ours = measure([KPEEK, *args, *base], env=env)
+        rows.append(f"| {what} | {ours[0]:.3f} s / {ours[1]:.0f} MiB | {versus(ours, anchor, name)} |")
+    for struct in ("task_struct", "tcp_sock"):
+        theirs = measure(["pahole", "-F", "dwarf", "-C", struct, vmlinux])
+        for when, env in (("first run", NO_CACHE), ("index cached", cached)):
+            ours = measure([KPEEK, "pahole", "--vmlinux", vmlinux, struct], env=env)
+            rows.append(f"| `pahole {struct}`, {when} | {ours[0]:.3f} s / {ours[1]:.0f} MiB | "
+                        f"{versus(ours, theirs, 'pahole')} |")
+    rows += ["", "Commands: `kpeek ps --threads --vmlinux V --core C` (and `bt --all`, `pahole S`); drgn:",
+             "`python3 benches/drgn_ps.py V C`, `benches/drgn_bt.py V C`; pahole: `pahole -F dwarf -C S V`."]
+
+    # Live: one guest of the same kernel, QEMU on this host.
+    work = tempfile.mkdtemp(prefix="kpeek-bench-")
+    qmp = os.path.join(work, "qmp.sock")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    qemu = subprocess.Popen(
+        ["qemu-system-x86_64", "-machine", "pc", "-cpu", "qemu64", "-m", "512M", "-smp", "2", "-nographic",
+         "-no-reboot", "-vga", "none", "-nic", "none", "-monitor", "none", "-display", "none", "-device", "vmcoreinfo",
+         "-kernel", os.path.join(cache, "vmlinuz"), "-initrd", os.path.join(cache, "guest.cpio.gz"),
+         "-append", "console=ttyS0 panic=-1",
+         "-serial", "null", "-serial", f"file:{work}/truth.jsonl", "-serial", "null",
+         "-gdb", f"tcp:127.0.0.1:{port}", "-qmp", f"unix:{qmp},server=on,wait=off"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(f"{work}/truth.jsonl") or '"kind":"end"' not in open(f"{work}/truth.jsonl", errors="replace").read():
+            if time.time() > deadline:
+                return rows + ["", "(live rows skipped: the guest did not come up)"]
+            time.sleep(0.5)
+        target = ["--vmlinux", vmlinux, "--qemu", f"127.0.0.1:{port}"]
+        how = subprocess.run([KPEEK, "info", "--format", "json", *target], capture_output=True, text=True, env=cached)
+        memory = json.loads(how.stdout)["memory"]
+        live_tasks = len(json.loads(subprocess.run([KPEEK, "ps", "--threads", "--format", "json", *target],
+                                                   capture_output=True, env=cached).stdout)["tasks"])
+        rows += ["", f"Live, one running guest of {abi} (QEMU {version(['qemu-system-x86_64', '--version']).split()[3]}, "
+                 f"TCG, 512 MiB, 2 vCPUs, {live_tasks} tasks), QEMU started with `-gdb tcp:127.0.0.1:PORT` for kpeek and",
+                 "`-qmp unix:SOCK,server=on,wait=off -device vmcoreinfo` for drgn (which reads guest RAM with",
+                 "`process_vm_readv` of QEMU, found through QMP). kpeek's index cached; kpeek stops the guest while it reads.",
+                 f"`kpeek info` said: memory: {memory}", "",
+                 "| what | kpeek | drgn `--qemu SOCK` `drgn_ps.py` |", "|---|---|---|"]
+        drgn = measure([PY, "-m", "drgn", "-q", "--qemu", qmp, "-s", vmlinux, "--main-symbols",
+                        os.path.join(ROOT, "benches", "drgn_ps.py")])
+        for what, env in (("`ps --threads --qemu`, QEMU's memory (`/proc/PID/mem`)", cached),
+                          ("`ps --threads --qemu`, gdbstub (`KPEEK_QEMU_MEMORY=gdbstub`)",
+                           dict(cached, KPEEK_QEMU_MEMORY="gdbstub"))):
+            ours = measure([KPEEK, "ps", "--threads", *target], env=env)
+            rows.append(f"| {what} | {ours[0]:.3f} s / {ours[1]:.0f} MiB | {versus(ours, drgn, 'drgn')} |")
+        return rows
+    finally:
+        qemu.kill()
+        qemu.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def serve_rows():
     """kpeek serve in real GDB: from starting the server to the answer of
     `info threads`, and `thread apply all bt`; drgn's stack trace of every
@@ -645,6 +744,7 @@ def main():
                            capture_output=True, text=True, env=dict(os.environ, DRGN_PYTHON=PY))
     lines += kcore.stdout.splitlines() if kcore.returncode == 0 else \
         ["", f"(kcore rows skipped: {kcore.stderr.strip()[-300:]})"]
+    lines += distro_speed_rows()
 
     lines += [
         "",

@@ -19,4 +19,4 @@ fi
 bash benches/bigdump.sh                                     # the 10,000-thread dump (target/bench)
 bash benches/distro.sh                                      # Debian's distro vmlinux (target/bench)
 bash benches/distro_dump.sh                                 # a dump of Debian's distro kernel (target/bench)
-python3 benches/compare.py
+python3 benches/compare.py                                  # issue 24's rows (distro_speed_rows) need the dump benches/matrix.sh makes (distro_dump.sh runs it)

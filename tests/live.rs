@@ -753,3 +753,98 @@ fn hung_on_a_live_guest_equals_the_modules_record() {
         }
     }
 }
+
+/// QEMU on this host: kpeek reads the guest's RAM from the QEMU process
+/// (`/proc/PID/mem`, found with the monitor's `info mtree -f` and
+/// `gpa2hva` through the gdbstub) and says so in `kpeek info`; the tasks
+/// equal the guest's /proc and those read through the gdbstub alone
+/// (`KPEEK_QEMU_MEMORY=gdbstub`), and static memory reads back the same
+/// bytes either way.
+#[test]
+fn a_guest_on_this_host_is_read_from_qemus_memory_like_through_the_gdbstub() {
+    for fixture in Fixture::all() {
+        let guest = Guest::boot(&fixture, "");
+        let qemu = format!("127.0.0.1:{}", guest.port);
+        let pid = guest.qemu.id();
+        let run = |args: &[&str], path: &str| {
+            let out = common::kpeek_command()
+                .args(args)
+                .args(["--qemu", &qemu, "--vmlinux"])
+                .arg(fixture.vmlinux())
+                .env("KPEEK_QEMU_MEMORY", path)
+                .output()
+                .expect("kpeek");
+            assert!(
+                out.status.success(),
+                "{}: {args:?} ({path}): {}",
+                fixture.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out
+        };
+        let info = run(&["info", "--format", "json"], "auto");
+        assert!(
+            info.stderr.is_empty(),
+            "{}: stderr on a clean run",
+            fixture.name
+        );
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
+        let memory = info["memory"].as_str().unwrap_or_default();
+        assert!(
+            memory.starts_with(&format!("QEMU process {pid}'s memory (/proc/{pid}/mem)")),
+            "{}: {memory:?}",
+            fixture.name
+        );
+        let info = run(&["info", "--format", "json"], "gdbstub");
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
+        assert!(
+            info["memory"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&format!("the gdbstub at {qemu}")),
+            "{}: {}",
+            fixture.name,
+            info["memory"]
+        );
+        let truth = guest.truth();
+        let ps = |path: &str| -> Vec<serde_json::Value> {
+            let out = run(&["ps", "--threads", "--format", "json"], path);
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            let tasks = json["tasks"].as_array().expect("tasks").clone();
+            check_tasks(&fixture, &tasks, &truth);
+            tasks
+        };
+        let (direct, stub) = (ps("auto"), ps("gdbstub"));
+        // The guest ran between the two runs: a kernel thread may have come
+        // or gone; every task in both is the same task.
+        let row = |t: &serde_json::Value| {
+            format!(
+                "{} {} {} {} {}",
+                t["pid"], t["tgid"], t["ppid"], t["comm"], t["kthread"]
+            )
+        };
+        let stub_rows: std::collections::BTreeSet<String> = stub.iter().map(row).collect();
+        let same = direct
+            .iter()
+            .filter(|t| stub_rows.contains(&row(t)))
+            .count();
+        assert!(
+            same + 2 >= direct.len().max(stub.len()),
+            "{}: {same} of {} tasks read from QEMU's memory equal the gdbstub's {}",
+            fixture.name,
+            direct.len(),
+            stub.len()
+        );
+        // Memory that does not change: the same bytes both ways.
+        for what in [["linux_banner", "256"], ["_text", "8192"]] {
+            let args = ["read", what[0], what[1], "--format", "json"];
+            assert_eq!(
+                run(&args, "auto").stdout,
+                run(&args, "gdbstub").stdout,
+                "{}: read {what:?}",
+                fixture.name
+            );
+        }
+        assert!(guest.running(), "{}: left stopped", fixture.name);
+    }
+}

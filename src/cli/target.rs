@@ -136,8 +136,16 @@ impl Target {
                 Some(vmlinux) => Some(KernelDebugInfo::open(vmlinux)?),
                 None => None,
             };
-            let qemu =
-                kpeek::live::qemu::QemuGdb::connect(address, std::time::Duration::from_secs(10))?;
+            let qemu = kpeek::live::qemu_host::QemuLive::connect(
+                address,
+                std::time::Duration::from_secs(10),
+            )?;
+            if let Some(why) = qemu.fell_back_locally() {
+                eprintln!(
+                    "kpeek: note: reading the guest through the gdbstub, not QEMU's memory: {}",
+                    kpeek::render::escape(why)
+                );
+            }
             let notes = qemu.notes();
             let qemu = Arc::new(qemu);
             return match debug {

@@ -17,7 +17,13 @@
 //! | 2 + n | build ID length and bytes |
 //! | 8 | entry count |
 //! | entries | 8 DIE offset, 2 key length, key (kind byte + name) |
+//! | 8 | unit count |
+//! | units | 8 offset, 8 end of each unit of `.debug_info`, in order |
 //! | 8 | checksum of everything before it |
+//!
+//! The units' bounds (version 2) spare a later run the walk over every
+//! unit header of `.debug_info` (thousands of pages of a 400 MB section
+//! touched, for a lookup that needs one unit).
 //!
 //! A file that is short, has another version or key, an offset outside
 //! `.debug_info`, or a wrong checksum is ignored (and rewritten once the
@@ -30,9 +36,14 @@ use std::path::{Path, PathBuf};
 use super::hash::{FirstMap, FxHasher};
 
 const MAGIC: &[u8; 8] = b"KPEEKIDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// More entries than any kernel has (a distro vmlinux: about 120,000).
 const MAX_ENTRIES: u64 = 1 << 24;
+/// More units than any kernel has (a distro vmlinux: about 3,000).
+const MAX_UNITS: u64 = 1 << 22;
+
+/// The bounds of the units of `.debug_info`: (offset, end), in order.
+pub(crate) type UnitBounds = Vec<(u64, u64)>;
 
 /// What a cache file must match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,19 +86,19 @@ pub(crate) enum Cached {
     Missing,
     /// A file that is damaged or belongs to another image: rebuild it.
     Invalid,
-    /// The index.
-    Loaded(FirstMap),
+    /// The index, and the units' bounds.
+    Loaded(FirstMap, UnitBounds),
 }
 
 /// The index stored for `key` in `dir`.
 pub(crate) fn load(dir: &Path, key: &CacheKey) -> Cached {
     match std::fs::read(dir.join(key.file_name())) {
         Err(_) => Cached::Missing,
-        Ok(bytes) => parse(&bytes, key).map_or(Cached::Invalid, Cached::Loaded),
+        Ok(bytes) => parse(&bytes, key).map_or(Cached::Invalid, |(m, u)| Cached::Loaded(m, u)),
     }
 }
 
-fn parse(bytes: &[u8], key: &CacheKey) -> Option<FirstMap> {
+fn parse(bytes: &[u8], key: &CacheKey) -> Option<(FirstMap, UnitBounds)> {
     let (body, sum) = bytes.split_at(bytes.len().checked_sub(8)?);
     if checksum(body) != u64::from_le_bytes(sum.try_into().ok()?) {
         return None;
@@ -132,10 +143,24 @@ fn parse(bytes: &[u8], key: &CacheKey) -> Option<FirstMap> {
         }
         map.insert(name.into(), offset);
     }
-    r.is_empty().then_some(map)
+    let count = u64_at(take(8)?);
+    if count > MAX_UNITS {
+        return None;
+    }
+    let mut units = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let (offset, end) = (u64_at(take(8)?), u64_at(take(8)?));
+        // In order, each after the last, inside `.debug_info`.
+        let after = units.last().map_or(0, |&(_, e)| e);
+        if offset < after || end <= offset || end > key.info_size {
+            return None;
+        }
+        units.push((offset, end));
+    }
+    r.is_empty().then_some((map, units))
 }
 
-fn serialize(map: &FirstMap, key: &CacheKey) -> Vec<u8> {
+fn serialize(map: &FirstMap, units: &[(u64, u64)], key: &CacheKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + map.len() * 32);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -150,6 +175,11 @@ fn serialize(map: &FirstMap, key: &CacheKey) -> Vec<u8> {
         out.extend_from_slice(&(k.len() as u16).to_le_bytes());
         out.extend_from_slice(k);
     }
+    out.extend_from_slice(&(units.len() as u64).to_le_bytes());
+    for &(offset, end) in units {
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&end.to_le_bytes());
+    }
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
@@ -157,12 +187,17 @@ fn serialize(map: &FirstMap, key: &CacheKey) -> Vec<u8> {
 
 /// Writes the index for `key` into `dir` (atomically: a temporary file,
 /// then a rename). Failing to write a cache is not an error for the caller.
-pub(crate) fn store(dir: &Path, key: &CacheKey, map: &FirstMap) -> std::io::Result<()> {
+pub(crate) fn store(
+    dir: &Path,
+    key: &CacheKey,
+    map: &FirstMap,
+    units: &[(u64, u64)],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(key.file_name());
     let tmp = dir.join(format!(".{}.{}", key.file_name(), std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serialize(map, key))?;
+    f.write_all(&serialize(map, units, key))?;
     f.sync_all().ok();
     drop(f);
     std::fs::rename(&tmp, &path).inspect_err(|_| {
@@ -189,15 +224,32 @@ mod tests {
         m
     }
 
+    fn units() -> UnitBounds {
+        vec![(0, 0x100), (0x100, 0x8000), (0x8000, 0x10_0000)]
+    }
+
     #[test]
     fn round_trip() {
-        let bytes = serialize(&map(), &key());
-        assert_eq!(parse(&bytes, &key()), Some(map()));
+        let bytes = serialize(&map(), &units(), &key());
+        assert_eq!(parse(&bytes, &key()), Some((map(), units())));
+    }
+
+    #[test]
+    fn units_out_of_order_or_outside_debug_info_are_refused() {
+        for bad in [
+            vec![(0x100, 0x200), (0, 0x100)],
+            vec![(0, 0x100), (0x80, 0x200)],
+            vec![(0x10, 0x10)],
+            vec![(0, 0x10_0001)],
+        ] {
+            let bytes = serialize(&map(), &bad, &key());
+            assert_eq!(parse(&bytes, &key()), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn another_image_or_damage_is_refused() {
-        let bytes = serialize(&map(), &key());
+        let bytes = serialize(&map(), &units(), &key());
         let other = CacheKey {
             build_id: vec![0xab, 0xcd, 0xee],
             ..key()
@@ -222,15 +274,15 @@ mod tests {
     fn offsets_outside_debug_info_are_refused_even_with_a_good_checksum() {
         let mut m = map();
         m.insert(b"\x01huge".to_vec().into_boxed_slice(), 0x20_0000);
-        let bytes = serialize(&m, &key());
+        let bytes = serialize(&m, &units(), &key());
         assert_eq!(parse(&bytes, &key()), None);
     }
 
     #[test]
     fn store_then_load() {
         let dir = std::env::temp_dir().join(format!("kpeek-cache-test-{}", std::process::id()));
-        store(&dir, &key(), &map()).expect("store");
-        assert!(matches!(load(&dir, &key()), Cached::Loaded(m) if m == map()));
+        store(&dir, &key(), &map(), &units()).expect("store");
+        assert!(matches!(load(&dir, &key()), Cached::Loaded(m, u) if m == map() && u == units()));
         let other = CacheKey {
             build_id: vec![1],
             ..key()

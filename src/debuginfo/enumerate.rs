@@ -249,7 +249,7 @@ impl KernelDebugInfo {
         let scan = |chunk: &[UnitInfo]| -> Vec<Aggregate> {
             let mut out = Vec::new();
             for u in chunk {
-                if let Ok(ctx) = UnitCtx::new(dw, u) {
+                if let Ok(ctx) = UnitCtx::scan(dw, u) {
                     let mut part = Vec::new();
                     if scan_unit(&ctx, &mut part).is_ok() {
                         out.append(&mut part);

@@ -39,14 +39,21 @@ impl UnitInfo {
                 Err(_) => break,
             };
             let offset = header.offset().0 as u64;
-            units.push(UnitInfo {
+            units.push(UnitInfo::new(
                 offset,
-                end: offset + header.length_including_self() as u64,
-                abbrevs: OnceLock::new(),
-                str_offsets_base: OnceLock::new(),
-            });
+                offset + header.length_including_self() as u64,
+            ));
         }
         Ok(units)
+    }
+
+    pub(crate) fn new(offset: u64, end: u64) -> UnitInfo {
+        UnitInfo {
+            offset,
+            end,
+            abbrevs: OnceLock::new(),
+            str_offsets_base: OnceLock::new(),
+        }
     }
 }
 
@@ -59,6 +66,32 @@ pub(crate) struct UnitCtx<'a> {
 }
 
 impl<'a> UnitCtx<'a> {
+    /// A unit read once, in a scan over all of them: its abbreviations are
+    /// parsed for this read and dropped after it (kept, they would add up
+    /// to tens of MB over the thousands of units of a distro vmlinux),
+    /// unless a lookup cached them already.
+    pub(crate) fn scan(dw: Dw<'a>, info: &'a UnitInfo) -> Result<UnitCtx<'a>> {
+        if info.abbrevs.get().is_some() {
+            return UnitCtx::new(dw, info);
+        }
+        let header = dw
+            .info
+            .header_from_offset(DebugInfoOffset(info.offset as usize))
+            .map_err(|e| dwarf_err(e, info.offset))?;
+        let abbrevs = header
+            .abbreviations(&dw.abbrev)
+            .map(Arc::new)
+            .map_err(|e| Error::BadDwarf {
+                what: format!("{e} in the abbreviations of unit {:#x}", info.offset),
+            })?;
+        Ok(UnitCtx {
+            dw,
+            info,
+            header,
+            abbrevs,
+        })
+    }
+
     pub(crate) fn new(dw: Dw<'a>, info: &'a UnitInfo) -> Result<UnitCtx<'a>> {
         let header = dw
             .info
@@ -294,7 +327,13 @@ impl KernelDebugInfo {
             index.cache_tried = true;
             if let Some((dir, key)) = &cache {
                 match super::cache::load(dir, key) {
-                    super::cache::Cached::Loaded(map) => {
+                    super::cache::Cached::Loaded(map, units) => {
+                        // The units' bounds too: no walk over every unit
+                        // header (unless something listed them already).
+                        let _ = self.units.set(Ok(units
+                            .into_iter()
+                            .map(|(offset, end)| UnitInfo::new(offset, end))
+                            .collect()));
                         index.first = map;
                         index.complete = true;
                         return Ok(());
@@ -322,7 +361,7 @@ impl KernelDebugInfo {
             }
             let unit = &units[index.next_unit];
             // A unit that does not parse is skipped: the others still index.
-            if let Ok(ctx) = UnitCtx::new(dw, unit) {
+            if let Ok(ctx) = UnitCtx::scan(dw, unit) {
                 let _ = scan_unit(&ctx, &mut index.first);
             }
             index.next_unit += 1;
@@ -335,7 +374,8 @@ impl KernelDebugInfo {
             index.complete = true;
             if let Some((dir, key)) = &cache {
                 // A cache that cannot be written only costs time next run.
-                let _ = super::cache::store(dir, key, &index.first);
+                let bounds: Vec<(u64, u64)> = units.iter().map(|u| (u.offset, u.end)).collect();
+                let _ = super::cache::store(dir, key, &index.first, &bounds);
             }
         }
         Ok(())
@@ -446,7 +486,7 @@ pub(crate) fn scan_parallel(dw: Dw<'_>, units: &[UnitInfo]) -> Result<Vec<FirstM
     let scan_chunk = |chunk: &[UnitInfo]| -> Result<FirstMap> {
         let mut map = FirstMap::default();
         for u in chunk {
-            if let Ok(ctx) = UnitCtx::new(dw, u) {
+            if let Ok(ctx) = UnitCtx::scan(dw, u) {
                 let _ = scan_unit(&ctx, &mut map);
             }
         }

@@ -23,11 +23,21 @@ pub struct SourceFrame {
     pub inlined: bool,
 }
 
-/// Source lines of one vmlinux. Building it is cheap; each compilation
-/// unit's line program is decoded the first time an address in it is
-/// asked for, and answers are cached.
+/// Source lines of one vmlinux. Building it is cheap: `.debug_aranges`
+/// says which compilation unit holds an address, and an addr2line context
+/// over that one unit is made the first time an address in it is asked
+/// for (a context over all of a distro vmlinux's ~3,000 units holds every
+/// unit's abbreviations, about 85 MB; a backtrace of every task touches a
+/// few dozen units). Addresses that `.debug_aranges` does not place go to
+/// a context over the whole image, made only then. Answers are cached.
 pub struct Lines<'a> {
-    context: addr2line::Context<R<'a>>,
+    debug: &'a KernelDebugInfo,
+    /// (start, end, unit offset in `.debug_info`), sorted by start.
+    aranges: Vec<(u64, u64, u64)>,
+    /// Per unit offset: its context (`None`: it did not parse).
+    units: RefCell<HashMap<u64, Option<Box<addr2line::Context<R<'a>>>>>>,
+    /// The whole image's context, when one was needed.
+    whole: RefCell<Option<Option<Box<addr2line::Context<R<'a>>>>>>,
     /// The build directory of the first unit, stripped from file names.
     root: Option<String>,
     cache: RefCell<HashMap<u64, Vec<SourceFrame>>>,
@@ -36,22 +46,64 @@ pub struct Lines<'a> {
 impl KernelDebugInfo {
     /// Source lines (`.debug_line`, `.debug_info`, ranges) of this image.
     pub fn lines(&self) -> Result<Lines<'_>> {
-        let section = |id: gimli::SectionId| -> std::result::Result<R<'_>, gimli::Error> {
-            let data = self.section(id.name()).map_or(&[][..], |(_, d)| d);
-            Ok(EndianSlice::new(data, LittleEndian))
-        };
-        let dwarf = gimli::Dwarf::load(section).map_err(|e| Error::BadDwarf {
+        let dwarf = self.gimli_dwarf(None).map_err(|e| Error::BadDwarf {
             what: e.to_string(),
         })?;
         let root = first_comp_dir(&dwarf);
-        let context = addr2line::Context::from_dwarf(dwarf).map_err(|e| Error::BadDwarf {
-            what: format!("line tables: {e}"),
-        })?;
+        let mut aranges = Vec::new();
+        let mut headers = dwarf.debug_aranges.headers();
+        while let Ok(Some(header)) = headers.next() {
+            let unit = header.debug_info_offset().0 as u64;
+            let mut entries = header.entries();
+            while let Ok(Some(entry)) = entries.next() {
+                let range = entry.range();
+                if range.begin < range.end {
+                    aranges.push((range.begin, range.end, unit));
+                }
+            }
+        }
+        aranges.sort_unstable();
         Ok(Lines {
-            context,
+            debug: self,
+            aranges,
+            units: RefCell::new(HashMap::new()),
+            whole: RefCell::new(None),
             root,
             cache: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// The DWARF sections for gimli; with `unit`, `.debug_info` cut down to
+    /// that unit's bytes (unit-relative references stay right) and no
+    /// `.debug_aranges`.
+    fn gimli_dwarf(
+        &self,
+        unit: Option<(u64, u64)>,
+    ) -> std::result::Result<gimli::Dwarf<R<'_>>, gimli::Error> {
+        let section = |id: gimli::SectionId| -> std::result::Result<R<'_>, gimli::Error> {
+            let mut data = self.section(id.name()).map_or(&[][..], |(_, d)| d);
+            match (id, unit) {
+                (gimli::SectionId::DebugInfo, Some((start, end))) => {
+                    data = usize::try_from(start)
+                        .ok()
+                        .zip(usize::try_from(end).ok())
+                        .and_then(|(s, e)| data.get(s..e))
+                        .unwrap_or(&[]);
+                }
+                // Its offsets are of the whole .debug_info: addr2line then
+                // takes the unit's ranges from the unit itself.
+                (gimli::SectionId::DebugAranges, Some(_)) => data = &[],
+                _ => {}
+            }
+            Ok(EndianSlice::new(data, LittleEndian))
+        };
+        gimli::Dwarf::load(section)
+    }
+
+    /// An addr2line context over one unit, or over the whole image.
+    fn context(&self, unit: Option<(u64, u64)>) -> Option<Box<addr2line::Context<R<'_>>>> {
+        let dwarf = self.gimli_dwarf(unit).ok()?;
+        addr2line::Context::from_dwarf(dwarf).ok().map(Box::new)
     }
 }
 
@@ -76,8 +128,44 @@ impl Lines<'_> {
         found
     }
 
+    /// The unit `.debug_aranges` places `addr` in: its bounds.
+    fn unit_at(&self, addr: u64) -> Option<(u64, u64)> {
+        let pos = self.aranges.partition_point(|r| r.0 <= addr);
+        let &(_, end, unit) = self.aranges.get(pos.checked_sub(1)?)?;
+        if addr >= end {
+            return None;
+        }
+        let info = self.debug.unit_of(unit).ok()?;
+        (info.offset == unit).then_some((info.offset, info.end))
+    }
+
     fn lookup(&self, addr: u64) -> std::result::Result<Vec<SourceFrame>, gimli::Error> {
-        let mut iter = self.context.find_frames(addr).skip_all_loads()?;
+        if let Some(unit) = self.unit_at(addr) {
+            let mut units = self.units.borrow_mut();
+            let context = units
+                .entry(unit.0)
+                .or_insert_with(|| self.debug.context(Some(unit)));
+            // The unit .debug_aranges names holds the address: what it
+            // says (maybe nothing, as for code without line information)
+            // is the answer.
+            return match context {
+                Some(context) => self.frames_in(context, addr),
+                None => Ok(Vec::new()),
+            };
+        }
+        let mut whole = self.whole.borrow_mut();
+        match whole.get_or_insert_with(|| self.debug.context(None)) {
+            Some(context) => self.frames_in(context, addr),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn frames_in(
+        &self,
+        context: &addr2line::Context<R<'_>>,
+        addr: u64,
+    ) -> std::result::Result<Vec<SourceFrame>, gimli::Error> {
+        let mut iter = context.find_frames(addr).skip_all_loads()?;
         let mut out = Vec::new();
         while let Some(frame) = iter.next()? {
             let function = frame

@@ -726,7 +726,7 @@ impl KernelDebugInfo {
         let units = self.units().ok()?;
         let dw = self.dw().ok()?;
         while index.next_unit < units.len() {
-            let ctx = UnitCtx::new(dw, &units[index.next_unit]).ok()?;
+            let ctx = UnitCtx::scan(dw, &units[index.next_unit]).ok()?;
             index.next_unit += 1;
             if scan_enumerators(&ctx, &mut index.values).is_err() {
                 continue;

@@ -34,6 +34,9 @@ pub struct CpuInfo {
 pub struct Info {
     /// The dump file, or the live target.
     pub dump: String,
+    /// How a live target's memory is read (`null` for a dump): QEMU's
+    /// process memory or its gdbstub, and why.
+    pub memory: Option<String>,
     /// Its format (`null` for a live kernel).
     pub format: Option<DumpFormat>,
     /// Its page compression, for kdump-compressed dumps.
@@ -141,6 +144,11 @@ impl Info {
                 .dump
                 .as_ref()
                 .map_or("live".to_owned(), |d| d.path.display().to_string()),
+            memory: prog
+                .dump
+                .is_none()
+                .then(|| prog.memory.describe())
+                .flatten(),
             format: prog.dump.as_ref().map(|d| d.format),
             compression,
             release,

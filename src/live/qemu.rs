@@ -57,6 +57,9 @@ struct Conn {
     cache: std::collections::HashMap<u64, Box<[u8]>>,
     /// [`QemuGdb::detach`] ran.
     detached: bool,
+    /// Hand `O` (console output) packets to the caller instead of skipping
+    /// them: the output of a `qRcmd` monitor command.
+    keep_output: bool,
 }
 
 fn proto(address: &str, what: impl std::fmt::Display) -> Error {
@@ -155,7 +158,7 @@ impl Conn {
                     String::from_utf8_lossy(&payload[..payload.len().min(120)])
                 );
             }
-            if payload.first() == Some(&b'O') && payload != b"OK" {
+            if payload.first() == Some(&b'O') && payload != b"OK" && !self.keep_output {
                 continue;
             }
             return Ok(payload);
@@ -321,6 +324,7 @@ impl QemuGdb {
             chunk: vec![0u8; 65536].into_boxed_slice(),
             cache: Default::default(),
             detached: false,
+            keep_output: false,
         };
         // No multiprocess: QEMU then takes a plain `D` to detach (with it, a bare
         // `D` is refused and the guest would stay stopped).
@@ -507,6 +511,47 @@ impl QemuGdb {
                 .collect(),
             qemu_cpus: self.cpus.clone(),
         }
+    }
+
+    /// Run a QEMU monitor (HMP) command through the stub (`qRcmd`, GDB's
+    /// `monitor CMD`) and return what it printed.
+    pub fn monitor(&self, command: &str) -> Result<String> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let hex: String = command.bytes().map(|b| format!("{b:02x}")).collect();
+        conn.keep_output = true;
+        let mut text = Vec::new();
+        let mut reply = conn.send(&self.address, format!("qRcmd,{hex}").as_bytes());
+        let result = loop {
+            match reply {
+                Ok(r) if r.first() == Some(&b'O') && r != b"OK" => {
+                    match from_hex(&r[1..]) {
+                        Some(bytes) if text.len() < MAX_PACKET => text.extend(bytes),
+                        Some(_) => break Err(proto(&self.address, "monitor output too long")),
+                        None => break Err(proto(&self.address, "bad monitor output")),
+                    }
+                    reply = conn.receive(&self.address);
+                }
+                Ok(r) if r == b"OK" => break Ok(String::from_utf8_lossy(&text).into_owned()),
+                Ok(r) => {
+                    break Err(proto(
+                        &self.address,
+                        format!("monitor {command:?}: {}", String::from_utf8_lossy(&r)),
+                    ))
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        conn.keep_output = false;
+        result
+    }
+
+    /// This end and QEMU's end of the connection.
+    pub fn socket_addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        Some((
+            conn.stream.local_addr().ok()?,
+            conn.stream.peer_addr().ok()?,
+        ))
     }
 
     fn read_page(&self, conn: &mut Conn, page: u64) -> Result<Box<[u8]>> {

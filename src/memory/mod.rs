@@ -20,11 +20,20 @@ pub trait MemorySource: Send + Sync {
         self.read_phys(addr, &mut b)?;
         Ok(u64::from_le_bytes(b))
     }
+
+    /// How this source reads memory, when there is a choice worth telling
+    /// (a live QEMU: its process's RAM or the gdbstub); `None` for dumps.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<T: MemorySource + ?Sized> MemorySource for &T {
     fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
         (**self).read_phys(addr, buf)
+    }
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
     }
 }
 
@@ -32,10 +41,16 @@ impl<T: MemorySource + ?Sized> MemorySource for std::sync::Arc<T> {
     fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
         (**self).read_phys(addr, buf)
     }
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
+    }
 }
 
 impl<T: MemorySource + ?Sized> MemorySource for Box<T> {
     fn read_phys(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<()> {
         (**self).read_phys(addr, buf)
+    }
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
     }
 }

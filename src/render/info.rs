@@ -13,6 +13,9 @@ pub fn info(out: &mut dyn Write, i: &Info) -> io::Result<()> {
         writeln!(out, "{k:>16}: {}", escape(&v.to_string()))
     };
     row(out, "dump", &i.dump)?;
+    if let Some(memory) = &i.memory {
+        row(out, "memory", memory)?;
+    }
     let kind = i.format.map_or("a live kernel", |f| f.describe());
     let format = match &i.compression {
         Some(c) => format!("{kind} ({c})"),
