@@ -121,15 +121,20 @@ fn relay(args: &ServeArgs, address: &str) -> kpeek::Result<()> {
         Some(v) => Some(kpeek::debuginfo::KernelDebugInfo::open(v)?),
         None => None,
     };
-    let qemu = Arc::new(kpeek::live::qemu::QemuGdb::connect(
+    let qemu = Arc::new(kpeek::live::qemu_host::QemuLive::connect(
         address,
         std::time::Duration::from_secs(10),
     )?);
+    if let Some(why) = qemu.fell_back_locally() {
+        super::output::warn(&format!(
+            "reading the guest through the gdbstub, not QEMU's memory: {why}"
+        ));
+    }
     // Ctrl-C: let go of the guest first (QEMU would keep it stopped).
     {
         let qemu = qemu.clone();
         let _ = ctrlc::set_handler(move || {
-            qemu.detach();
+            qemu.gdb().detach();
             std::process::exit(130);
         });
     }
@@ -196,7 +201,7 @@ fn relay(args: &ServeArgs, address: &str) -> kpeek::Result<()> {
     };
     let mut relay = Relay::new(qemu.clone(), prog, args.allow_writes);
     let served = relay.serve(&listener, &log);
-    qemu.detach();
+    qemu.gdb().detach();
     served
 }
 

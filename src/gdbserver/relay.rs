@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use crate::arch::Registers;
 use crate::kernel::Program;
 use crate::live::qemu::{from_hex, unescape, QemuGdb};
+use crate::live::qemu_host::QemuLive;
 use crate::{Error, Result};
 
 use super::serve::PACKET_BUFFER;
@@ -52,7 +53,9 @@ pub enum RelayEvent<'a> {
 
 /// The server: the QEMU connection, the kernel, and whether writes pass.
 pub struct Relay {
-    qemu: Arc<QemuGdb>,
+    /// QEMU: its gdbstub for control, its memory (the process's, or
+    /// through the gdbstub) for kpeek's reads.
+    live: Arc<QemuLive>,
     prog: Program,
     allow_writes: bool,
     /// The guest runs (a resume was sent, no stop reply seen yet).
@@ -99,16 +102,21 @@ impl Table {
 }
 
 impl Relay {
-    /// A relay over `qemu`, whose memory `prog` reads.
-    pub fn new(qemu: Arc<QemuGdb>, prog: Program, allow_writes: bool) -> Relay {
+    /// A relay over `live`, whose memory `prog` reads.
+    pub fn new(live: Arc<QemuLive>, prog: Program, allow_writes: bool) -> Relay {
         Relay {
-            qemu,
+            live,
             prog,
             allow_writes,
             running: false,
             stop_cpu: 0,
             stop_reply: b"T05".to_vec(),
         }
+    }
+
+    /// QEMU's gdbstub.
+    fn qemu(&self) -> &QemuGdb {
+        self.live.gdb()
     }
 
     /// The kernel it serves.
@@ -155,7 +163,7 @@ impl Relay {
     /// Let the guest run (after a session): resume it unless it runs.
     fn let_run(&mut self) -> Result<()> {
         if !self.running {
-            self.qemu.resume(b"c")?;
+            self.qemu().resume(b"c")?;
             self.running = true;
         }
         Ok(())
@@ -166,17 +174,17 @@ impl Relay {
         if !self.running {
             return Ok(());
         }
-        self.qemu.interrupt()?;
+        self.qemu().interrupt()?;
         let deadline = Instant::now() + STOP_WAIT;
         while Instant::now() < deadline {
-            if let Some(reply) = self.qemu.wait_stop(Duration::from_millis(200))? {
+            if let Some(reply) = self.qemu().wait_stop(Duration::from_millis(200))? {
                 self.stopped(&reply);
                 return Ok(());
             }
         }
         Err(Error::Live(format!(
             "QEMU gdbstub at {} did not stop within {} s of an interrupt",
-            self.qemu.address,
+            self.qemu().address,
             STOP_WAIT.as_secs()
         )))
     }
@@ -184,7 +192,7 @@ impl Relay {
     fn stopped(&mut self, reply: &[u8]) {
         self.running = false;
         self.stop_cpu = stop_thread(reply)
-            .and_then(|id| self.qemu.vcpu_ids.iter().position(|v| v.as_bytes() == id))
+            .and_then(|id| self.qemu().vcpu_ids.iter().position(|v| v.as_bytes() == id))
             .unwrap_or(0);
         self.stop_reply = reply.to_vec();
     }
@@ -198,7 +206,7 @@ impl Relay {
         loop {
             if self.running {
                 // Wait for the guest to stop, or for GDB to interrupt it.
-                if let Some(reply) = self.qemu.wait_stop(Duration::from_millis(50))? {
+                if let Some(reply) = self.qemu().wait_stop(Duration::from_millis(50))? {
                     self.stopped(&reply);
                     let t = self.gather(events);
                     sel_g = self.stop_tid(&t);
@@ -208,7 +216,7 @@ impl Relay {
                     continue;
                 }
                 match gdb.poll()? {
-                    Some(Incoming::Interrupt) => self.qemu.interrupt()?,
+                    Some(Incoming::Interrupt) => self.qemu().interrupt()?,
                     Some(Incoming::Packet(_)) | None => {} // all-stop: GDB waits
                     Some(Incoming::Closed) => {
                         return Ok("GDB disconnected while the guest ran".into())
@@ -242,7 +250,7 @@ impl Relay {
                     gdb.no_ack = true;
                     None
                 }
-                p if p.starts_with(b"qXfer:features:read:") => Some(self.qemu.request(p)?),
+                p if p.starts_with(b"qXfer:features:read:") => Some(self.qemu().request(p)?),
                 b"?" => Some(self.stop_packet(t)),
                 b"qC" => Some(format!("QC{:x}", self.stop_tid(t)).into_bytes()),
                 b"qAttached" => Some(b"1".to_vec()),
@@ -286,18 +294,18 @@ impl Relay {
                     Some(match vcpu_of(t, sel_g).filter(|_| self.allow_writes) {
                         Some(cpu) => {
                             self.select(cpu)?;
-                            self.qemu.request(p)?
+                            self.qemu().request(p)?
                         }
                         None => b"E01".to_vec(),
                     })
                 }
                 p if p.first() == Some(&b'm') => Some(self.read_memory(t, sel_g, &p[1..])),
                 p if p.first() == Some(&b'M') => Some(self.write_memory(&p[1..])?),
-                p if matches!(p.first(), Some(b'Z' | b'z')) => Some(self.qemu.request(p)?),
+                p if matches!(p.first(), Some(b'Z' | b'z')) => Some(self.qemu().request(p)?),
                 b"vCont?" => Some(b"vCont;c;C;s;S".to_vec()),
                 p if p.starts_with(b"vCont;") => match self.translate_vcont(t, &p[6..]) {
                     Ok(q) => {
-                        self.qemu.resume(&q)?;
+                        self.qemu().resume(&q)?;
                         self.running = true;
                         None
                     }
@@ -309,10 +317,10 @@ impl Relay {
                 p if matches!(p.first(), Some(b'c' | b'C' | b's' | b'S')) => {
                     // The legacy resume: the thread GDB chose with Hc.
                     if let Some(cpu) = vcpu_of(t, sel_c) {
-                        let id = &self.qemu.vcpu_ids[cpu];
-                        self.qemu.request(format!("Hc{id}").as_bytes())?;
+                        let id = &self.qemu().vcpu_ids[cpu];
+                        self.qemu().request(format!("Hc{id}").as_bytes())?;
                     }
-                    self.qemu.resume(p)?;
+                    self.qemu().resume(p)?;
                     self.running = true;
                     None
                 }
@@ -335,8 +343,8 @@ impl Relay {
     /// The thread table at this stop: CPUs, then the tasks (from the
     /// kernel's memory); only the vCPUs when the task list is unreadable.
     fn gather(&self, events: &dyn Fn(RelayEvent<'_>)) -> Table {
-        self.qemu.forget_pages();
-        let vcpus = self.qemu.vcpu_ids.len();
+        self.qemu().forget_pages();
+        let vcpus = self.qemu().vcpu_ids.len();
         let mut on_cpu = vec![None; vcpus];
         // The kernel is still the one kpeek found (a reboot moves it).
         let same_kernel = self
@@ -450,8 +458,8 @@ impl Relay {
 
     /// Make `cpu` QEMU's thread for register access.
     fn select(&self, cpu: usize) -> Result<()> {
-        let id = &self.qemu.vcpu_ids[cpu];
-        self.qemu.request(format!("Hg{id}").as_bytes()).map(drop)
+        let id = &self.qemu().vcpu_ids[cpu];
+        self.qemu().request(format!("Hg{id}").as_bytes()).map(drop)
     }
 
     /// A thread's registers in QEMU's `g` layout (hex), or `None` for an
@@ -466,7 +474,7 @@ impl Relay {
                 // QEMU's layout, from vCPU 0's registers, with the task's.
                 let mut bytes = self.vcpu_registers(t, 0)?.to_vec();
                 let regs = saved.unwrap_or_default();
-                for (name, offset, size) in &self.qemu.layout {
+                for (name, offset, size) in &self.qemu().layout {
                     let value = match name.as_str() {
                         "rax" => regs.rax,
                         "rbx" => regs.rbx,
@@ -515,11 +523,11 @@ impl Relay {
             return Ok(regs);
         }
         self.select(cpu)?;
-        let g = self.qemu.request(b"g")?;
+        let g = self.qemu().request(b"g")?;
         let regs = from_hex(&g).ok_or_else(|| {
             Error::Live(format!(
                 "QEMU gdbstub at {}: bad g reply",
-                self.qemu.address
+                self.qemu().address
             ))
         })?;
         Ok(cell.get_or_init(|| regs))
@@ -533,7 +541,7 @@ impl Relay {
         let Some(all) = self.registers(t, tid)? else {
             return Ok(b"E01".to_vec());
         };
-        Ok(match self.qemu.layout.get(n as usize) {
+        Ok(match self.qemu().layout.get(n as usize) {
             Some((_, offset, size)) => all
                 .get(offset * 2..(offset + size) * 2)
                 .map_or(b"E01".to_vec(), |s| s.as_bytes().to_vec()),
@@ -568,7 +576,7 @@ impl Relay {
             return 0;
         };
         let get = |name: &str| {
-            let (_, offset, size) = self.qemu.layout.iter().find(|(n, _, _)| n == name)?;
+            let (_, offset, size) = self.qemu().layout.iter().find(|(n, _, _)| n == name)?;
             let b = regs.get(*offset..offset + (*size).min(8))?;
             let mut v = [0u8; 8];
             v[..b.len()].copy_from_slice(b);
@@ -622,18 +630,18 @@ impl Relay {
                 return Ok(b"E14".to_vec());
             };
             let packet = format!("M{:x},{n:x}:{}", phys.0, hex(&data[done..done + n]));
-            if self.qemu.request(packet.as_bytes())? != b"OK" {
+            if self.qemu().request(packet.as_bytes())? != b"OK" {
                 return Ok(b"E14".to_vec());
             }
             done += n;
         }
-        self.qemu.forget_pages();
+        self.qemu().forget_pages();
         Ok(b"OK".to_vec())
     }
 
     /// `vCont` actions with kpeek's thread ids turned into QEMU's vCPUs.
     fn translate_vcont(&self, t: &Table, actions: &[u8]) -> std::result::Result<Vec<u8>, String> {
-        translate_vcont(t, &self.qemu.vcpu_ids, actions)
+        translate_vcont(t, &self.qemu().vcpu_ids, actions)
     }
 }
 
