@@ -328,24 +328,32 @@ fn the_detectors_tasks_are_hung_and_info_names_them() {
     }
 }
 
+/// The module's record of the ABBA mutex it holds, the boot's ELF dump,
+/// and that dump opened: what the damaged-dump tests start from.
+fn mutex_a_in_the_elf_dump(
+    fixture: &Fixture,
+    boot: &Boot,
+) -> (ModuleRecord, std::path::PathBuf, Program) {
+    let held = module_records(&boot.truth())
+        .into_iter()
+        .find(|r| r.holds && r.name == "kpeek_hung_mutex_a")
+        .expect("the module holds mutex a");
+    let (path, _) = boot
+        .dumps()
+        .into_iter()
+        .find(|(p, _)| p.extension().is_some_and(|e| e == "elf"))
+        .expect("an ELF dump");
+    let prog = open(fixture, &path);
+    (held, path, prog)
+}
+
 /// A damaged owner word (a copy of the dump with the ABBA mutex's owner
 /// overwritten with garbage, then with the mutex's own address): "owner
 /// unknown" with the raw value, never a loop, never a wrong task.
 #[test]
 fn a_damaged_owner_is_unknown_not_followed() {
     for (fixture, boot) in hung_boots("hung") {
-        let truth = boot.truth();
-        let records = module_records(&truth);
-        let held = records
-            .iter()
-            .find(|r| r.holds && r.name == "kpeek_hung_mutex_a")
-            .expect("the module holds mutex a");
-        let (path, _) = boot
-            .dumps()
-            .into_iter()
-            .find(|(p, _)| p.extension().is_some_and(|e| e == "elf"))
-            .expect("an ELF dump");
-        let prog = open(&fixture, &path);
+        let (held, path, prog) = mutex_a_in_the_elf_dump(&fixture, &boot);
         let owner_off = prog
             .debug
             .member("mutex", "owner")
@@ -392,17 +400,7 @@ fn a_damaged_owner_is_unknown_not_followed() {
 #[test]
 fn a_damaged_wait_list_is_not_followed() {
     for (fixture, boot) in hung_boots("hung") {
-        let records = module_records(&boot.truth());
-        let held = records
-            .iter()
-            .find(|r| r.holds && r.name == "kpeek_hung_mutex_a")
-            .expect("the module holds mutex a");
-        let (path, _) = boot
-            .dumps()
-            .into_iter()
-            .find(|(p, _)| p.extension().is_some_and(|e| e == "elf"))
-            .expect("an ELF dump");
-        let prog = open(&fixture, &path);
+        let (held, path, prog) = mutex_a_in_the_elf_dump(&fixture, &boot);
         let head = held.addr
             + prog
                 .debug
@@ -423,7 +421,7 @@ fn a_damaged_wait_list_is_not_followed() {
             let damaged = dir.path().join("vmcore.elf");
             std::fs::write(&damaged, &copy).expect("write the copy");
             let r = report(&open(&fixture, &damaged));
-            let waiters: Vec<i32> = records
+            let waiters: Vec<i32> = module_records(&boot.truth())
                 .iter()
                 .filter(|w| !w.holds && w.addr == held.addr)
                 .map(|w| w.pid)

@@ -313,7 +313,18 @@ fn check_dump(fixture: &str, boot: &str, file: &str) {
     assert!(out.contains("kpeek "), "monitor info version:\n{out}");
 
     // kpw-alpha sleeps in pause(): its backtrace is the guest's /proc/PID/stack.
-    let truth = fx.boot(boot).truth();
+    assert_alpha_bt(file, &vmlinux, &server, &threads, &fx.boot(boot).truth());
+}
+
+/// GDB's `bt` of kpw-alpha (a thread of `threads`) through `server`
+/// against its /proc/PID/stack in `truth`.
+fn assert_alpha_bt(
+    what: &str,
+    vmlinux: &Path,
+    server: &Server,
+    threads: &[GdbThread],
+    truth: &common::Truth,
+) {
     let alpha = truth
         .tasks
         .iter()
@@ -324,8 +335,8 @@ fn check_dump(fixture: &str, boot: &str, file: &str) {
         .find(|t| t.label == format!("{} kpw-alpha", alpha.tid))
         .map(|t| t.num)
         .expect("kpw-alpha is a thread");
-    let bt = gdb(&vmlinux, &server, &[&format!("thread {num}"), "bt"]);
-    assert_bt_is_proc_stack(file, &bt, alpha.stack.as_deref().unwrap_or(""));
+    let bt = gdb(vmlinux, server, &[&format!("thread {num}"), "bt"]);
+    assert_bt_is_proc_stack(what, &bt, alpha.stack.as_deref().unwrap_or(""));
 }
 
 /// GDB's `bt` of a task sleeping in pause() against its /proc/PID/stack:
@@ -1120,18 +1131,7 @@ fn serve_qemu_shows_a_live_guests_tasks_and_passes_breakpoints_and_ctrl_c() {
         );
 
         // kpw-alpha sleeps in pause(): its bt is its /proc/PID/stack.
-        let alpha = truth
-            .tasks
-            .iter()
-            .find(|t| t.comm == "kpw-alpha")
-            .expect("kpw-alpha");
-        let num = threads
-            .iter()
-            .find(|t| t.label == format!("{} kpw-alpha", alpha.tid))
-            .map(|t| t.num)
-            .expect("kpw-alpha is a thread");
-        let bt = gdb(&vmlinux, &server, &[&format!("thread {num}"), "bt"]);
-        assert_bt_is_proc_stack(&name, &bt, alpha.stack.as_deref().unwrap_or(""));
+        assert_alpha_bt(&name, &vmlinux, &server, &threads, &truth);
 
         // A breakpoint, then Ctrl-C: GDB runs the guest until told to stop.
         let log = dir.join("gdb.log");
