@@ -59,11 +59,17 @@ pub fn answer(snap: &Snapshot<'_>, cmd: &str, serving: &str) -> Vec<u8> {
     let written = match words.as_slice() {
         [] | ["help"] => writeln!(text, "{HELP}"),
         ["info", "version"] => writeln!(text, "kpeek {} ({serving})", crate::VERSION),
-        ["info"] => render::info::info(&mut text, &snap.info).and_then(|()| {
-            snap.notices
-                .iter()
-                .try_for_each(|n| writeln!(text, "warning: {}", render::escape(n)))
-        }),
+        ["info"] => {
+            // The hung line as `kpeek info` has it: read when asked, not
+            // at every snapshot (serve --qemu gathers one at every stop).
+            let mut info = snap.info.clone();
+            info.hung = crate::report::hung::hung_summary(snap.prog);
+            render::info::info(&mut text, &info).and_then(|()| {
+                snap.notices
+                    .iter()
+                    .try_for_each(|n| writeln!(text, "warning: {}", render::escape(n)))
+            })
+        }
         ["ps", rest @ ..] => {
             let threads = rest.iter().any(|w| *w == "-T" || *w == "--threads");
             let rows = snap.tasks.tasks.iter();

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::arch::Registers;
 use crate::kernel::Program;
-use crate::live::qemu::{from_hex, unescape, QemuGdb};
+use crate::live::qemu::{from_hex, named_register, unescape, QemuGdb};
 use crate::live::qemu_host::QemuLive;
 use crate::{Error, Result};
 
@@ -575,13 +575,7 @@ impl Relay {
         let Ok(regs) = self.vcpu_registers(t, cpu) else {
             return 0;
         };
-        let get = |name: &str| {
-            let (_, offset, size) = self.qemu().layout.iter().find(|(n, _, _)| n == name)?;
-            let b = regs.get(*offset..offset + (*size).min(8))?;
-            let mut v = [0u8; 8];
-            v[..b.len()].copy_from_slice(b);
-            Some(u64::from_le_bytes(v))
-        };
+        let get = |name: &str| named_register(&self.qemu().layout, regs, name);
         let state = crate::arch::QemuCpuState {
             cr3: get("cr3").unwrap_or(0),
             cr4: get("cr4").unwrap_or(0),

@@ -84,9 +84,7 @@ impl<'p> Snapshot<'p> {
     /// Walk the tasks and read every thread's registers.
     pub fn gather(prog: &'p Program) -> Result<Snapshot<'p>> {
         let tasks = task_list(prog)?;
-        let mut info = Info::gather(prog);
-        // `monitor info` shows the hung line as `kpeek info` does.
-        info.hung = crate::report::hung::hung_summary(prog);
+        let info = Info::gather(prog);
         // What `kpeek ps` warns about (a broken task list, a parent loop),
         // the server says too: on stderr when it starts, and in `monitor info`.
         let mut notices: Vec<String> = tasks.warnings.iter().map(|w| w.message.clone()).collect();

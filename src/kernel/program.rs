@@ -353,20 +353,15 @@ impl Program {
             kaslr_offset: offset,
             ..options.clone()
         };
-        if let (Some(want), Some(have)) = (
-            kcore.notes().vmcoreinfo.as_ref().and_then(|v| v.build_id()),
-            debug.build_id().map(<[u8]>::to_vec),
-        ) {
-            if !have.starts_with(&want) && !want.starts_with(&have) && !options.allow_mismatch {
-                return Err(Error::Mismatch(format!(
-                    "the vmlinux is not the running kernel's: build-id {} in the vmlinux, {} in {}'s VMCOREINFO \
-                     (--allow-mismatch to go on anyway)",
-                    hex(&have),
-                    hex(&want),
-                    kcore.path().display()
-                )));
-            }
-        }
+        check_build_id(
+            kcore.notes().vmcoreinfo.as_ref(),
+            &debug,
+            (
+                "the running kernel",
+                &format!("{}'s VMCOREINFO", kcore.path().display()),
+            ),
+            options.allow_mismatch,
+        )?;
         let mut prog =
             Program::from_virtual(debug, memory, &[text], &[], &options).map_err(|e| match e {
                 Error::Kaslr(_) => Error::Mismatch(format!(
@@ -442,19 +437,12 @@ impl Program {
         options: &OpenOptions,
     ) -> Result<Program> {
         let facts = image_facts(&debug)?;
-        if let (Some(want), Some(have)) = (
-            notes.vmcoreinfo.as_ref().and_then(|v| v.build_id()),
-            debug.build_id().map(<[u8]>::to_vec),
-        ) {
-            if !have.starts_with(&want) && !want.starts_with(&have) && !options.allow_mismatch {
-                return Err(Error::Mismatch(format!(
-                    "the vmlinux does not match the dump: build-id {} in the vmlinux, {} in the dump's VMCOREINFO \
-                     (--allow-mismatch to go on anyway)",
-                    hex(&have),
-                    hex(&want)
-                )));
-            }
-        }
+        check_build_id(
+            notes.vmcoreinfo.as_ref(),
+            &debug,
+            ("the dump", "the dump's VMCOREINFO"),
+            options.allow_mismatch,
+        )?;
         Program::locate_in(debug, memory, notes, virtual_loads, options, &facts)
     }
 
@@ -780,6 +768,29 @@ pub fn image_facts(debug: &KernelDebugInfo) -> Result<ImageFacts> {
                 .find_map(|l| debug.section_data(LinkAddr(addr), l).map(<[u8]>::to_vec))
         },
     )
+}
+
+/// The vmlinux's build ID against the one VMCOREINFO names; either
+/// missing passes. `(what, where)` name the kernel and its VMCOREINFO in
+/// the message.
+fn check_build_id(
+    vmcoreinfo: Option<&crate::notes::VmcoreInfo>,
+    debug: &KernelDebugInfo,
+    (what, place): (&str, &str),
+    allow_mismatch: bool,
+) -> Result<()> {
+    let (Some(want), Some(have)) = (vmcoreinfo.and_then(|v| v.build_id()), debug.build_id()) else {
+        return Ok(());
+    };
+    if have.starts_with(&want) || want.starts_with(have) || allow_mismatch {
+        return Ok(());
+    }
+    Err(Error::Mismatch(format!(
+        "the vmlinux does not match {what}: build-id {} in the vmlinux, {} in {place} \
+         (--allow-mismatch to go on anyway)",
+        hex(have),
+        hex(&want)
+    )))
 }
 
 fn hex(b: &[u8]) -> String {

@@ -288,7 +288,7 @@ mod tests {
     use super::*;
 
     /// A kcore-shaped file: an ELF header, `phdrs` and their bytes.
-    fn core_file(segments: &[(u64, &[u8])]) -> (tempfile_path::TempPath, Vec<u8>) {
+    fn core_file(segments: &[(u64, &[u8])]) -> (tempfile::TempPath, Vec<u8>) {
         let phnum = segments.len();
         let mut out = vec![0u8; 64];
         out[..4].copy_from_slice(b"\x7fELF");
@@ -314,29 +314,11 @@ mod tests {
             data_at += bytes.len() as u64;
         }
         out.extend_from_slice(&data);
-        let path = tempfile_path::TempPath::new();
-        std::fs::write(&path.0, &out).expect("write");
+        let path = tempfile::NamedTempFile::new()
+            .expect("temp")
+            .into_temp_path();
+        std::fs::write(&path, &out).expect("write");
         (path, out)
-    }
-
-    mod tempfile_path {
-        pub struct TempPath(pub std::path::PathBuf);
-        impl TempPath {
-            pub fn new() -> TempPath {
-                use std::sync::atomic::{AtomicU32, Ordering};
-                static N: AtomicU32 = AtomicU32::new(0);
-                TempPath(std::env::temp_dir().join(format!(
-                    "kpeek-kcore-unit-{}-{}",
-                    std::process::id(),
-                    N.fetch_add(1, Ordering::Relaxed)
-                )))
-            }
-        }
-        impl Drop for TempPath {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_file(&self.0);
-            }
-        }
     }
 
     #[test]
@@ -346,7 +328,7 @@ mod tests {
             (0xffff_8880_0000_0000, b"direct map bytes"),
             (text, b"kernel text here"),
         ]);
-        let core = Kcore::open(&path.0).expect("open");
+        let core = Kcore::open(&path).expect("open");
         assert_eq!(core.text(), Some(text));
         let mut buf = [0u8; 6];
         core.read_phys(PhysAddr(text + 7), &mut buf).expect("read");
@@ -362,11 +344,11 @@ mod tests {
     fn what_is_not_a_kernel_core_is_refused_with_the_reason() {
         let (path, mut bytes) = core_file(&[(0xffff_ffff_8100_0000, b"x")]);
         bytes[18] = 183; // EM_AARCH64
-        std::fs::write(&path.0, &bytes).expect("write");
-        let err = Kcore::open(&path.0).expect_err("aarch64");
+        std::fs::write(&path, &bytes).expect("write");
+        let err = Kcore::open(&path).expect_err("aarch64");
         assert!(err.to_string().contains("not x86_64"), "{err}");
-        std::fs::write(&path.0, b"hello").expect("write");
-        let err = Kcore::open(&path.0).expect_err("short");
+        std::fs::write(&path, b"hello").expect("write");
+        let err = Kcore::open(&path).expect_err("short");
         assert_eq!(err.code(), "io", "{err}");
     }
 

@@ -191,6 +191,16 @@ pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A register's value in a `g` reply (`g`, decoded), by its name in the
+/// target description's `layout` (name, byte offset, size); at most 8 bytes.
+pub fn named_register(layout: &[(String, usize, usize)], g: &[u8], name: &str) -> Option<u64> {
+    let (_, offset, size) = layout.iter().find(|(n, _, _)| n == name)?;
+    let b = g.get(*offset..offset.checked_add((*size).min(8))?)?;
+    let mut v = [0u8; 8];
+    v[..b.len()].copy_from_slice(b);
+    Some(u64::from_le_bytes(v))
+}
+
 /// Hex digits to bytes (`None` for an odd count or a non-hex digit).
 pub(crate) fn from_hex(s: &[u8]) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
@@ -352,8 +362,10 @@ impl QemuGdb {
                 docs.push(fetch_xml(&mut conn, address, &inc[..end])?);
             }
         }
-        let regs = parse_registers(&docs);
-        let reg = |name: &str| regs.iter().find(|r| r.name == name).cloned();
+        let layout: Vec<(String, usize, usize)> = parse_registers(&docs)
+            .into_iter()
+            .map(|r| (r.name, r.offset, r.size))
+            .collect();
 
         // Every vCPU's registers.
         let mut threads = Vec::new();
@@ -373,13 +385,7 @@ impl QemuGdb {
             conn.send(address, format!("Hg{tid}").as_bytes())?;
             let g = conn.send(address, b"g")?;
             let bytes = from_hex(&g).ok_or_else(|| proto(address, "bad g reply"))?;
-            let get = |name: &str| {
-                let r = reg(name)?;
-                let b = bytes.get(r.offset..r.offset.checked_add(r.size.min(8))?)?;
-                let mut v = [0u8; 8];
-                v[..b.len()].copy_from_slice(b);
-                Some(u64::from_le_bytes(v))
-            };
+            let get = |name: &str| named_register(&layout, &bytes, name);
             cpus.push(QemuCpuState {
                 rip: get("rip").unwrap_or(0),
                 rsp: get("rsp").unwrap_or(0),
@@ -407,10 +413,7 @@ impl QemuGdb {
             registers,
             packets: Default::default(),
             vcpu_ids: threads,
-            layout: regs
-                .into_iter()
-                .map(|r| (r.name, r.offset, r.size))
-                .collect(),
+            layout,
         })
     }
 

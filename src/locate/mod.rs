@@ -51,8 +51,8 @@ pub fn open_dump(
             release: release.as_deref(),
             banner: None,
         };
-        if let Some(opened) = search_and_open(search, &wanted, &dump, options, progress, &mut notes)
-        {
+        let open = |debug| Program::from_parts(debug, dump.clone(), options);
+        if let Some(opened) = search_and_open(search, &wanted, &open, progress, &mut notes) {
             return Ok(opened.with_notes(notes));
         }
     }
@@ -66,8 +66,8 @@ pub fn open_dump(
             release: release.as_deref(),
             banner: Some(program.banner.as_bytes()),
         };
-        if let Some(opened) = search_and_open(search, &wanted, &dump, options, progress, &mut notes)
-        {
+        let open = |debug| Program::from_parts(debug, dump.clone(), options);
+        if let Some(opened) = search_and_open(search, &wanted, &open, progress, &mut notes) {
             return Ok(opened.with_notes(notes));
         }
     }
@@ -90,7 +90,11 @@ pub fn open_kcore(
     let core = Arc::new(crate::live::kcore::Kcore::open(kcore)?);
     let vmcoreinfo = core.notes().vmcoreinfo.as_ref();
     let build_id = vmcoreinfo.and_then(|v| v.build_id()).or_else(|| {
-        // World-readable: the running kernel's own .notes section.
+        // World-readable: the running kernel's own .notes section (only
+        // when it is the running kernel's kcore, not a file given).
+        if kcore != Path::new(crate::live::kcore::DEFAULT_PATH) {
+            return None;
+        }
         let notes = std::fs::read("/sys/kernel/notes").ok()?;
         gnu_build_id(&notes).map(<[u8]>::to_vec)
     });
@@ -102,21 +106,9 @@ pub fn open_kcore(
             release: release.as_deref(),
             banner: None,
         };
-        let outcome = search.vmlinux(&wanted, progress);
-        notes.extend(outcome.notes);
-        if let Some((path, origin)) = outcome.found {
-            match KernelDebugInfo::open(&path)
-                .and_then(|debug| Program::from_kcore(Some(debug), core.clone(), options))
-            {
-                Ok(program) => {
-                    return Ok(Opened {
-                        program,
-                        origin,
-                        notes,
-                    })
-                }
-                Err(e) => notes.push(format!("{}: {e}", path.display())),
-            }
+        let open = |debug| Program::from_kcore(Some(debug), core.clone(), options);
+        if let Some(opened) = search_and_open(search, &wanted, &open, progress, &mut notes) {
+            return Ok(opened.with_notes(notes));
         }
     }
     Ok(Opened {
@@ -126,21 +118,20 @@ pub fn open_kcore(
     })
 }
 
-/// Search for the vmlinux `wanted` describes and open the dump with it;
-/// what was skipped, and a file that would not open, go to `notes`.
+/// Search for the vmlinux `wanted` describes and `open` the kernel with
+/// it (a dump, /proc/kcore); what was skipped, and a file that would not
+/// open, go to `notes`.
 fn search_and_open(
     search: &Search,
     wanted: &Wanted<'_>,
-    dump: &Arc<Dump>,
-    options: &OpenOptions,
+    open: &dyn Fn(KernelDebugInfo) -> Result<Program>,
     progress: &mut dyn FnMut(debuginfod::Progress<'_>),
     notes: &mut Vec<String>,
 ) -> Option<Opened> {
     let outcome = search.vmlinux(wanted, progress);
     notes.extend(outcome.notes);
     let (path, origin) = outcome.found?;
-    let opened = KernelDebugInfo::open(&path)
-        .and_then(|debug| Program::from_parts(debug, dump.clone(), options));
+    let opened = KernelDebugInfo::open(&path).and_then(open);
     match opened {
         Ok(program) => Some(Opened {
             program,
