@@ -18,6 +18,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -436,6 +437,10 @@ $lx_thread_info_by_pid(PID)"""
         return _thread_info(_TaskByPid.find(int(pid)))
 
 
+# A module or section name fit for a GDB command line and a terminal.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.$+-]{1,64}$")
+
+
 class _LxSymbols(gdb.Command):
     """Load the kernel's symbols at their run-time addresses, and every loaded module's.
 
@@ -521,11 +526,20 @@ add-symbol-file at the addresses of its sections in the running kernel (mod->sec
             self._vmlinux(offset)
             modules = json.loads(KPEEK.run(["lsmod", "--format", "json"]))["modules"]
             for m in modules:
+                # Names come from kernel memory: they go into a GDB command
+                # and onto the terminal only when they are plain.
+                if not _PLAIN_NAME.match(m["name"]):
+                    gdb.write("lx-symbols: a module named %r skipped\n" % m["name"])
+                    continue
                 path = self._find(m["name"], dirs)
                 if path is None:
                     gdb.write("lx-symbols: no debug file for module %s\n" % m["name"])
                     continue
-                sections = {s["name"]: s["address"] for s in m.get("sections", [])}
+                sections = {
+                    s["name"]: s["address"]
+                    for s in m.get("sections", [])
+                    if _PLAIN_NAME.match(s["name"])
+                }
                 text = sections.pop(".text", m["address"])
                 args = "".join(" -s %s %s" % (n, a) for n, a in sections.items())
                 gdb.execute("add-symbol-file %s %s%s" % (self._plain(path), text, args), to_string=True)
