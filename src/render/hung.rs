@@ -25,7 +25,7 @@ pub fn summary_line(h: &HungSummary) -> String {
         let names: Vec<String> = h
             .hung_tasks
             .iter()
-            .map(|(pid, comm)| format!("{comm}:{pid}"))
+            .map(|(pid, comm)| format!("{}:{pid}", escape(comm)))
             .collect();
         s.push_str(&format!(": {}", names.join(" ")));
         if h.hung > h.hung_tasks.len() {
